@@ -1,0 +1,112 @@
+"""The vocabulary of the project as plain data: friction, attempt, producer row, outcome.
+
+Everything here is JSON-serialisable through ``to_dict``/``from_dict`` so that outcomes travel on
+pytest reports (and thus through pytest-xdist) and end up unchanged in the results file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["minor", "major"]
+RouteKind = Literal["native", "converted", "bridge", "unofficial"]
+Status = Literal["pass", "workaround", "fail", "error"]
+
+ROUTE_KINDS: tuple[RouteKind, ...] = ("native", "converted", "bridge", "unofficial")
+
+
+@dataclass(frozen=True)
+class Friction:
+    """A recorded fact about what a route needed; severities come from the rubric."""
+
+    kind: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Friction:
+        return cls(kind=d["kind"], detail=d.get("detail", ""))
+
+
+@dataclass
+class Attempt:
+    """One route tried on one exported artifact."""
+
+    route: str
+    kind: RouteKind
+    variant: str
+    ok: bool = False
+    error: str = ""
+    frictions: list[Friction] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    max_abs_error: float | None = None
+    min_atol: float | None = None  # smallest absolute tolerance that would have passed
+    import_ms: float | None = None  # importing the runtime in the worker (paid once per process)
+    load_ms: float | None = None
+    p50_ms: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ProducerRow:
+    """What one framework's export of the cell's format did on the cell's stack."""
+
+    framework: str
+    primary: bool
+    exported: bool = False
+    export_error: str = ""
+    exporter: str = ""
+    size_bytes: int | None = None
+    files: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    grade: str = "--"
+    winner: int | None = None  # index into attempts
+    frictions: list[Friction] = field(default_factory=list)  # of the winning attempt, incl. implied ones
+
+
+@dataclass
+class Outcome:
+    """What one cell (system, format, stack) measured, and the grade derived from it."""
+
+    system: str
+    format: str
+    stack: str
+    primary_framework: str
+    producers: list[ProducerRow] = field(default_factory=list)
+    grade: str = "--"
+    status: Status = "fail"
+    reason: str = ""
+    winner: str = ""  # "framework/variant/route" of the attempt the grade comes from
+    frictions: list[Friction] = field(default_factory=list)
+    study_grade: str | None = None
+    executes_code_on_load: bool = False
+
+    @property
+    def cell(self) -> str:
+        return f"{self.system}/{self.format}/{self.stack}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["cell"] = self.cell
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Outcome:
+        d = dict(d)
+        d.pop("cell", None)
+        producers = []
+        for p in d.pop("producers", []):
+            p = dict(p)
+            attempts = []
+            for a in p.pop("attempts", []):
+                a = dict(a)
+                a["frictions"] = [Friction.from_dict(f) for f in a.get("frictions", [])]
+                attempts.append(Attempt(**a))
+            p["frictions"] = [Friction.from_dict(f) for f in p.get("frictions", [])]
+            producers.append(ProducerRow(attempts=attempts, **p))
+        d["frictions"] = [Friction.from_dict(f) for f in d.get("frictions", [])]
+        return cls(producers=producers, **d)

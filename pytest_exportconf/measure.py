@@ -1,0 +1,173 @@
+"""Measure one cell: every producer's export of the format, up the stack's route ladder, compared
+with the reference, graded by the rubric. Nothing here knows a concrete format or stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import rubric, tensors
+from .build import Builder
+from .compare import compare, normalise
+from .concepts import Attempt, Friction, Outcome, ProducerRow
+from .registry import Registry, Route
+from .runner import Runner
+from .study import study_grade
+
+
+@dataclass
+class Measurer:
+    registry: Registry
+    builder: Builder
+    runner: Runner
+    frameworks: list[str] | None = None  # selection; None = all registered
+    repeats: int = 20
+    _golden: dict[str, Any] = field(default_factory=dict)
+
+    def producers(self, system: str, fmt: str) -> list[str]:
+        """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
+        sys_, format_ = self.registry.systems[system], self.registry.formats[fmt]
+        names = [f for f in self.registry.frameworks if self.frameworks is None or f in self.frameworks]
+        names = [f for f in names if f in sys_.frameworks and f in format_.exporters()]
+        return sorted(names, key=lambda f: f != format_.primary_framework)
+
+    def measure(self, system: str, fmt: str, stack: str) -> Outcome:
+        format_ = self.registry.formats[fmt]
+        out = Outcome(system=system, format=fmt, stack=stack, primary_framework=format_.primary_framework,
+                      study_grade=study_grade(fmt, stack), executes_code_on_load=format_.executes_code_on_load)
+        routes = self.registry.routes_for(fmt, stack)
+        producers = self.producers(system, fmt)
+        for fw in producers:
+            out.producers.append(self._producer(system, fmt, fw, routes))
+        passing = [p for p in out.producers if p.winner is not None]
+        if passing:
+            # best grade wins; on a tie the format's primary framework
+            best = min(passing, key=lambda p: (rubric.rank(p.grade), not p.primary))
+            att = best.attempts[best.winner or 0]
+            out.grade, out.frictions = best.grade, best.frictions
+            out.winner = f"{best.framework}/{att.variant}/{att.route}"
+            kinds = ", ".join(sorted({f.kind for f in best.frictions})) or "no friction"
+            out.reason = f"{att.route} ({att.kind}) on the {best.framework} export, {att.variant}: {kinds}"
+        else:
+            out.grade = "--"
+            if not producers:
+                out.reason = "no selected framework can produce this format for this system"
+            elif not routes:
+                out.reason = f"no route runs {fmt} on {stack}"
+            else:
+                out.reason = "no route passed: " + _first_error(out.producers)
+        out.status = "pass" if out.grade == "++" else "fail" if out.grade == "--" else "workaround"
+        return out
+
+    def _producer(self, system: str, fmt: str, fw: str, routes: list[type[Route]]) -> ProducerRow:
+        row = ProducerRow(framework=fw, primary=fw == self.registry.formats[fmt].primary_framework)
+        try:
+            build = self.builder.get(system, fw)
+        except RuntimeError as e:
+            row.export_error = str(e)
+            return row
+        errors = []
+        for rec in build.exports(fmt):
+            if not rec["ok"]:
+                errors.append(f"{rec['variant']}: {rec['error']}")
+                continue
+            if not row.exported:
+                row.exported, row.exporter = True, rec["exporter"]
+                row.size_bytes, row.files = rec["size_bytes"], rec["files"]
+            for route in routes:
+                att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, row.primary)
+                row.attempts.append(att)
+                if att.ok:
+                    row.winner = len(row.attempts) - 1
+                    row.grade = rubric.grade(True, att.frictions)
+                    row.frictions = att.frictions
+                    if rec["variant"] != row.attempts[0].variant:  # a later variant won: size is its own
+                        row.size_bytes, row.files, row.exporter = rec["size_bytes"], rec["files"], rec["exporter"]
+                    row.export_error = "; ".join(errors)
+                    return row
+        row.export_error = "; ".join(errors)
+        return row
+
+    def _attempt(self, system: str, entry: Any, variant: dict[str, Any], rec: dict[str, Any],
+                 route: type[Route], primary: bool) -> Attempt:
+        sys_ = self.registry.systems[system]
+        golden = self._golden.setdefault(system, sys_.golden()[0])
+        att = Attempt(route=route.name, kind=route.kind, variant=rec["variant"])
+        att.notes.append(f"exported by {rec['exporter']}: {', '.join(rec['files'])} ({rec['size_bytes']:,} bytes)")
+        att.notes.extend(rec.get("notes", []))
+        artifact = entry / rec["main"]
+        if route.kind == "converted":
+            try:
+                artifact = self._convert(route, artifact, att)
+            except Exception as e:
+                att.error = f"conversion failed: {type(e).__name__}: {e}"
+                return att
+        request = {
+            "op": "run",
+            "route": route.target(),
+            "artifact": str(artifact),
+            "preprocessing": str(entry / variant["preprocessing"]) if variant["preprocessing"] else None,
+            "inputs": tensors.encode(golden),
+            "input_spec": variant["input_spec"],
+            "repeats": self.repeats,
+        }
+        resp = self.runner.call(route.runtime, request)
+        att.notes.extend(resp.get("notes", []))
+        att.versions = resp.get("versions", {})
+        if not resp.get("ok"):
+            att.error = resp.get("error", "unknown error")
+            if resp.get("trace"):
+                att.notes.append("trace: " + resp["trace"][-1500:])
+            return att
+        att.import_ms, att.load_ms, att.p50_ms = resp.get("import_ms"), resp.get("load_ms"), resp.get("p50_ms")
+        frictions = [Friction.from_dict(f) for f in rec.get("frictions", []) + resp.get("frictions", [])]
+        frictions += rubric.implied(route.kind)
+        if variant["preprocessing"]:
+            frictions.append(Friction("separate-preprocessing", "preprocessing.json applied by the stack"))
+        if not primary:
+            frictions.append(Friction("framework-switch", f"produced by {rec['exporter']}, not the format's primary framework"))
+        att.frictions = _unique(frictions)
+        try:
+            got = normalise([tensors.decode(t) for t in resp["outputs"]], sys_.task)
+        except ValueError as e:
+            att.error = f"outputs not usable: {e}"
+            return att
+        cmp = compare(got, np.asarray(variant["reference"]), sys_.tolerance())
+        att.max_abs_error, att.min_atol = cmp.max_abs_error, cmp.min_atol
+        att.notes.append(f"compared with reference: {cmp.detail}")
+        att.ok = cmp.ok
+        if not cmp.ok:
+            att.error = f"outputs differ from the reference: {cmp.detail}"
+        return att
+
+
+    def _convert(self, route: type[Route], artifact: Path, att: Attempt) -> Path:
+        """Run a converted route's conversion step once per artifact, cached like the exports."""
+        key = {"route": route.target(), "artifact": str(artifact), "mtime": artifact.stat().st_mtime_ns}
+        entry = self.builder.cache.get_or_build(
+            f"converted/{route.name}", key,
+            lambda out: dict(zip(("main", "notes"), route.prepare(artifact, out), strict=True)),
+        )
+        manifest = self.builder.cache.manifest(entry)
+        att.notes.extend(manifest["notes"])
+        return entry / manifest["main"]
+
+
+def _unique(frictions: list[Friction]) -> list[Friction]:
+    seen: dict[str, Friction] = {}
+    for f in frictions:
+        seen.setdefault(f.kind, f)
+    return list(seen.values())
+
+
+def _first_error(rows: list[ProducerRow]) -> str:
+    for r in rows:
+        for a in r.attempts:
+            if a.error:
+                return f"{r.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:200]}"
+        if r.export_error:
+            return f"{r.framework}: {r.export_error.splitlines()[0][:200]}"
+    return "nothing ran"

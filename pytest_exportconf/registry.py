@@ -1,0 +1,203 @@
+"""The extension points (system, format, stack, route) and the registry that holds them.
+
+Built-in pieces register through the same ``pytest_exportconf_register`` hook a user's conftest
+would use; nothing else in the project names a concrete format or stack.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from .concepts import Friction, RouteKind
+from .frameworks import Framework
+
+if TYPE_CHECKING:
+    from .compare import Tolerance
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name, or "string"
+    shape: tuple[int | None, ...]
+
+
+@dataclass
+class Exportable:
+    """A trained model in one variant, handed by a system's recipe to the format exporters."""
+
+    framework: str
+    variant: str  # "plain" | "embedded" (preprocessing inside) | "separate" (preprocessing as own file)
+    model: Any
+    input_spec: TensorSpec
+    reference: np.ndarray  # normalised outputs of the in-memory model on the golden inputs
+    preprocessing: dict[str, Any] | None = None  # the shared spec, for the "separate" variant
+
+
+@dataclass
+class ExportResult:
+    main: str  # path of the artifact to load, relative to the export directory
+    exporter: str
+    notes: list[str] = field(default_factory=list)
+    frictions: list[Friction] = field(default_factory=list)
+
+
+Exporter = Callable[[Exportable, Path], ExportResult]
+
+
+class System(abc.ABC):
+    """A reference ML-enabled system: data, recipes per framework, golden inputs, tolerance."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    task: ClassVar[Literal["regression", "classification"]]
+    recipe_version: ClassVar[str] = "1"  # bump to invalidate cached artifacts
+    study_sizes: ClassVar[dict[str, str]] = {}  # format -> size the study reported
+
+    @property
+    @abc.abstractmethod
+    def frameworks(self) -> tuple[str, ...]: ...
+
+    @abc.abstractmethod
+    def tolerance(self) -> Tolerance: ...
+
+    @abc.abstractmethod
+    def golden(self) -> tuple[np.ndarray, list[str]]:
+        """Golden inputs (a batch) and a short description of each row."""
+
+    @abc.abstractmethod
+    def train(self, framework: str, seed: int) -> list[Exportable]:
+        """Train the model with ``framework`` and return its exportable variants, preferred first."""
+
+
+class Format(abc.ABC):
+    name: ClassVar[str]
+    label: ClassVar[str]
+    study_label: ClassVar[str]  # the study's name for it (Table IV rows)
+    primary_framework: ClassVar[str]
+    executes_code_on_load: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def exporters(self) -> dict[str, Exporter]:
+        """Framework name -> function writing this format into a directory."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a route receives inside its worker process."""
+
+    artifact: Path
+    preprocessing: Path | None
+    inputs: np.ndarray
+    input_spec: TensorSpec
+
+
+class Loaded(abc.ABC):
+    """A model loaded by a route; ``predict`` is what the worker times."""
+
+    notes: list[str]
+    frictions: list[Friction]
+
+    @abc.abstractmethod
+    def predict(self, inputs: np.ndarray) -> list[np.ndarray]: ...
+
+
+class Route(abc.ABC):
+    """One way for a stack to run a format. Executed by the long-lived worker of its ``runtime``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[RouteKind]
+    format: ClassVar[str]
+    stack: ClassVar[str]
+    runtime: ClassVar[str]  # which long-lived worker executes it (see Registry.runtimes)
+    packages: ClassVar[tuple[str, ...]] = ()  # whose versions the outcome records
+
+    @classmethod
+    def target(cls) -> str:
+        """What the worker is told to run: an import path for Python routes, a name for others."""
+        return cls.name
+
+    @classmethod
+    def prepare(cls, artifact: Path, out: Path) -> tuple[str, list[str]]:
+        """Only for ``converted`` routes: run the conversion step in the pytest process, writing into
+        ``out`` (a fresh cache entry); return the converted artifact's path relative to ``out`` and notes."""
+        raise NotImplementedError(f"{cls.__name__} is a {cls.kind} route and converts nothing")
+
+
+class PythonRoute(Route):
+    """A route run inside the Python load worker (``pytest_exportconf.worker``)."""
+
+    runtime: ClassVar[str] = "python"
+    imports: ClassVar[tuple[str, ...]] = ()  # imported (and timed) before the load is timed
+
+    @abc.abstractmethod
+    def load(self, req: LoadRequest) -> Loaded:
+        """Runs in the worker process: load the artifact with the runtime."""
+
+    @classmethod
+    def target(cls) -> str:
+        return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    label: str
+    study_column: str  # the study's column (Table IV)
+
+
+class UnknownName(ValueError):
+    pass
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.systems: dict[str, System] = {}
+        self.frameworks: dict[str, Framework] = {}
+        self.formats: dict[str, Format] = {}
+        self.stacks: dict[str, Stack] = {}
+        self.routes: list[type[Route]] = []
+        # runtime name -> argv of its long-lived worker (speaking docs/protocol.md)
+        self.runtimes: dict[str, Callable[[], list[str]]] = {}
+
+    def add_system(self, system: System) -> None:
+        self.systems[system.name] = system
+
+    def add_framework(self, framework: Framework) -> None:
+        self.frameworks[framework.name] = framework
+
+    def add_format(self, fmt: Format) -> None:
+        self.formats[fmt.name] = fmt
+
+    def add_stack(self, stack: Stack) -> None:
+        self.stacks[stack.name] = stack
+
+    def add_route(self, route: type[Route]) -> None:
+        self.routes.append(route)
+
+    def add_runtime(self, name: str, argv: Callable[[], list[str]]) -> None:
+        self.runtimes[name] = argv
+
+    def routes_for(self, fmt: str, stack: str) -> list[type[Route]]:
+        """The route ladder: registration order within kind, kinds native → converted → bridge/unofficial."""
+        from .concepts import ROUTE_KINDS
+
+        found = [r for r in self.routes if r.format == fmt and r.stack == stack]
+        return sorted(found, key=lambda r: ROUTE_KINDS.index(r.kind))
+
+    def check(self, kind: str, names: Iterable[str]) -> list[str]:
+        """Validate selected names of one kind ("systems", "formats", ...) against the registry."""
+        valid = getattr(self, kind)
+        names = list(names)
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise UnknownName(
+                f"unknown {kind[:-1]} {', '.join(repr(b) for b in bad)}; valid {kind}: {', '.join(sorted(valid))}"
+            )
+        return names

@@ -1,0 +1,140 @@
+"""The one place where loads happen: long-lived worker processes driven over the JSON-lines protocol.
+
+Each pytest process owns one ``Runner``; it starts a worker per runtime on first use and keeps it for
+the session. A worker that crashes or exceeds the timeout is killed and restarted on the next request;
+the request that was running gets an error carrying the worker's exit status and stderr tail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+STDERR_TAIL = 4000
+
+
+def python_worker_argv() -> list[str]:
+    return [sys.executable, "-m", "pytest_exportconf.worker"]
+
+
+class Worker:
+    def __init__(self, name: str, argv: Callable[[], list[str]], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self._argv = argv
+        self._env = env
+        self._proc: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+        self._next_id = 0
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path | None:
+        return Path(self._log.name) if self._log else None
+
+    def _start(self) -> subprocess.Popen[str]:
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the worker
+            "w+", prefix=f"exportconf-{self.name}-", suffix=".log", delete=False, encoding="utf-8"
+        )
+        env = dict(os.environ)
+        # Routes declared in a user's conftest must be importable in the worker too.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.update(self._env or {})
+        self._proc = subprocess.Popen(
+            self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            text=True, encoding="utf-8", env=env, bufsize=1,
+        )
+        self.starts += 1
+        return self._proc
+
+    def _stderr_since(self, offset: int) -> str:
+        if not self._log:
+            return ""
+        with open(self._log.name, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            return f.read()[-STDERR_TAIL:]
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+        assert proc.stdin and proc.stdout and self._log
+        offset = os.path.getsize(self._log.name)
+        self._next_id += 1
+        request = {**request, "id": self._next_id}
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            return self._failed(proc, offset, "worker exited before the request could be sent")
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    proc.kill()
+                    proc.wait()
+                    return self._failed(proc, offset, f"timed out after {timeout:.0f} s; worker killed")
+                line = proc.stdout.readline()
+                if not line:
+                    proc.wait()
+                    return self._failed(proc, offset, f"worker died (exit status {proc.returncode})")
+                try:
+                    resp = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not ours: stray output that reached the channel
+                if resp.get("id") == self._next_id:
+                    resp["log"] = self._stderr_since(offset)
+                    return resp
+        finally:
+            sel.close()
+
+    def _failed(self, proc: subprocess.Popen[str], offset: int, what: str) -> dict[str, Any]:
+        self._proc = None
+        tail = self._stderr_since(offset).strip()
+        return {"ok": False, "crashed": True, "error": f"{self.name} {what}" + (f"\n{tail}" if tail else ""),
+                "log": tail}
+
+    def close(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            try:
+                assert self._proc.stdin
+                self._proc.stdin.write(json.dumps({"op": "shutdown"}) + "\n")
+                self._proc.stdin.flush()
+                self._proc.wait(timeout=10)
+            except Exception:
+                self._proc.kill()
+        if self._log:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+        self._proc = None
+
+
+class Runner:
+    """Dispatches route requests to the long-lived worker of the route's runtime."""
+
+    def __init__(self, timeout: float, runtimes: dict[str, Callable[[], list[str]]] | None = None) -> None:
+        self.timeout = timeout
+        self.runtimes: dict[str, Callable[[], list[str]]] = {"python": python_worker_argv, **(runtimes or {})}
+        self.workers: dict[str, Worker] = {}
+
+    def call(self, runtime: str, request: dict[str, Any]) -> dict[str, Any]:
+        if runtime not in self.runtimes:
+            return {"ok": False, "error": f"no worker for runtime {runtime!r}; known: {', '.join(self.runtimes)}"}
+        worker = self.workers.get(runtime)
+        if worker is None:
+            worker = self.workers[runtime] = Worker(runtime, self.runtimes[runtime])
+        return worker.call(request, self.timeout)
+
+    def close(self) -> None:
+        for w in self.workers.values():
+            w.close()
+        self.workers.clear()

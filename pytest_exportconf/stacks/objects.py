@@ -1,0 +1,87 @@
+"""Calling a deserialised model object (what pickle and joblib hand back) without knowing its class.
+
+Each caller recognises one family of objects by duck typing and says whether the object itself told
+us its input signature (so a missing one is recorded as a friction, not guessed silently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Caller:
+    family: str
+    matches: Callable[[Any], bool]
+    call: Callable[[Any, np.ndarray], list[np.ndarray]]
+    signature: Callable[[Any], str | None]  # the input signature the object carries, if any
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
+def _sklearn_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    data: Any = [str(t) for t in x.reshape(-1)] if x.dtype == object else x
+    return [obj.predict_proba(data) if hasattr(obj, "predict_proba") else obj.predict(data)]
+
+
+def _sklearn_signature(obj: Any) -> str | None:
+    n = getattr(obj, "n_features_in_", None)
+    if n is not None:
+        return f"n_features_in_ = {n}"
+    steps = getattr(obj, "steps", None)
+    return f"pipeline {[name for name, _ in steps]} taking raw text" if steps else None
+
+
+def _keras_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    import tensorflow as tf
+
+    return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
+
+
+def _keras_signature(obj: Any) -> str | None:
+    inputs = getattr(obj, "inputs", None)
+    return f"inputs {[tuple(i.shape) for i in inputs]}" if inputs else None
+
+
+def _tf_module_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    import tensorflow as tf
+
+    return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
+
+
+def _tf_module_signature(obj: Any) -> str | None:
+    fn = getattr(obj, "__call__", None)
+    sig = getattr(fn, "input_signature", None)
+    return f"input_signature {sig}" if sig else None
+
+
+def _torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        return [obj(torch.from_numpy(np.ascontiguousarray(x))).numpy()]
+
+
+CALLERS: tuple[Caller, ...] = (
+    Caller("keras", lambda o: _module(o) == "keras", _keras_call, _keras_signature),
+    Caller("torch", lambda o: _module(o) == "torch" or hasattr(o, "_modules") and hasattr(o, "forward"),
+           _torch_call, lambda o: None),  # nn.Module records no input dtype or shape
+    Caller("sklearn", lambda o: hasattr(o, "fit") and (hasattr(o, "predict") or hasattr(o, "predict_proba")),
+           _sklearn_call, _sklearn_signature),
+    Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_module_call,
+           _tf_module_signature),
+)
+
+
+def caller_for(obj: Any) -> Caller:
+    for c in CALLERS:
+        if c.matches(obj):
+            return c
+    raise TypeError(f"do not know how to call a {type(obj).__module__}.{type(obj).__qualname__}; "
+                    f"known families: {', '.join(c.family for c in CALLERS)}")
