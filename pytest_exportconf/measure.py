@@ -128,7 +128,8 @@ class Measurer:
         if variant["preprocessing"]:
             frictions.append(Friction("separate-preprocessing", "preprocessing.json applied by the stack"))
         if not primary:
-            frictions.append(Friction("framework-switch", f"produced by {rec['exporter']}, not the format's primary framework"))
+            frictions.append(Friction("framework-switch",
+                                      f"produced by {rec['exporter']}, not the format's primary framework"))
         att.frictions = _unique(frictions)
         try:
             got = normalise([tensors.decode(t) for t in resp["outputs"]], sys_.task)

@@ -20,7 +20,7 @@ GRADES: tuple[str, ...] = ("++", "+", "-", "--")  # best first
 FRICTIONS: dict[str, tuple[Severity, str]] = {
     "conversion-step": ("minor", "an official converter had to run before the stack could load the artifact"),
     "separate-preprocessing": ("minor", "preprocessing is a second artifact the stack must re-implement and apply"),
-    "io-signature-supplied": ("minor", "input names/dtypes/shapes had to be supplied; the artifact does not carry them"),
+    "io-signature-supplied": ("minor", "input dtype/shape had to be supplied; the artifact does not carry them"),
     "external-data-file": ("minor", "weights live in a second file that must be shipped next to the model"),
     "extra-toolchain": ("minor", "a second toolchain or environment was needed to produce a loadable artifact"),
     "environment-locale": ("minor", "loading needed a locale or environment change on the host"),

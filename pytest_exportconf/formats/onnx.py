@@ -22,7 +22,7 @@ def _external(out: Path) -> list[Friction]:
 def export_tensorflow(ex: Exportable, out: Path) -> ExportResult:
     import tf2onnx
 
-    notes = []
+    notes: list[str] = []
     if hasattr(ex.model, "layers"):  # a Keras model: the documented entry point first
         try:
             proto, _ = tf2onnx.convert.from_keras(ex.model, input_signature=[tf_spec(ex.input_spec)], opset=OPSET)

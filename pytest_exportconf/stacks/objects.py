@@ -56,8 +56,7 @@ def _tf_module_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
 
 
 def _tf_module_signature(obj: Any) -> str | None:
-    fn = getattr(obj, "__call__", None)
-    sig = getattr(fn, "input_signature", None)
+    sig = getattr(type(obj).__call__, "input_signature", None)
     return f"input_signature {sig}" if sig else None
 
 

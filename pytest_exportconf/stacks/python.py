@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..concepts import Friction
-from ..registry import LoadRequest, Loaded, PythonRoute, Route, Stack
+from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
 from .objects import caller_for
 
 STACK = Stack("python", "Python", "python")

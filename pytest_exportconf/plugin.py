@@ -1,0 +1,196 @@
+"""The pytest plugin: options, selection, collection of the conformance suite, grades as test statuses,
+results and report. Loading it imports no ML framework; ``--exportconf`` turns everything on."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .concepts import Outcome
+from .state import STATE, Selection, State
+
+SUITE = Path(__file__).parent / "conformance" / "test_cells.py"
+PROPERTY = "exportconf_outcome"
+KINDS = ("systems", "formats", "stacks", "frameworks")
+# Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
+STATUS = {"++": ("++", "A", "GRADE ++"), "+": ("+", "B", "GRADE +"), "-": ("-", "C", "GRADE -"),
+          "--": ("--", "D", "GRADE --")}
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("exportconf", "model export format conformance (exportconf)")
+    group.addoption("--exportconf", action="store_true", default=False,
+                    help="run the export-format conformance suite and write its results and report")
+    for kind in KINDS:
+        group.addoption(f"--exportconf-{kind}", metavar="NAMES", default=None,
+                        help=f"comma-separated {kind} to measure (default: all registered; ini: exportconf_{kind})")
+        parser.addini(f"exportconf_{kind}", f"{kind} to measure (comma or space separated)", default="")
+    options: list[tuple[str, str, str, str]] = [
+        ("results", "PATH", "exportconf-results.json", "where to write the JSON results"),
+        ("html", "PATH", "exportconf-report.html",
+         "HTML report path when pytest-html is installed and --html is not given"),
+        ("cache-dir", "DIR", "", "artifact cache directory (default: inside pytest's cache directory)"),
+        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
+        ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
+        ("seed", "N", "0", "training seed of the reference systems"),
+    ]
+    for name, metavar, default, help_ in options:
+        ini = "exportconf_" + name.replace("-", "_")
+        group.addoption(f"--exportconf-{name}", metavar=metavar, default=None, help=f"{help_} (ini: {ini})")
+        parser.addini(ini, help_, default=default)
+
+
+def _option(config: pytest.Config, name: str) -> str:
+    value = config.getoption("exportconf_" + name.replace("-", "_"))
+    return str(value) if value is not None else str(config.getini("exportconf_" + name.replace("-", "_")))
+
+
+def _names(config: pytest.Config, kind: str, registered: dict[str, Any]) -> list[str]:
+    raw = _option(config, kind)
+    names = [n for n in raw.replace(",", " ").split() if n]
+    from .registry import UnknownName
+
+    try:
+        return config.stash[STATE].registry.check(kind, names) if names else list(registered)
+    except UnknownName as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "exportconf: a cell of the export-format conformance matrix")
+    if not config.getoption("exportconf"):
+        return
+    from . import builtin
+    from .registry import Registry
+
+    registry = Registry()
+    if not config.pluginmanager.has_plugin("exportconf-builtin"):
+        config.pluginmanager.register(builtin, "exportconf-builtin")
+    config.hook.pytest_exportconf_register(registry=registry)
+    try:
+        timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
+            _option(config, "seed"))
+    except ValueError as e:
+        raise pytest.UsageError(f"exportconf: --exportconf-timeout/-repeats/-seed need numbers: {e}") from None
+    cache = _option(config, "cache-dir")
+    state = State(
+        registry=registry,
+        selection=Selection([], [], [], []),
+        results_path=Path(_option(config, "results")),
+        cache_dir=Path(cache) if cache else None,
+        timeout=timeout, repeats=repeats, seed=seed,
+    )
+    config.stash[STATE] = state
+    state.selection = Selection(*(_names(config, k, getattr(registry, k)) for k in KINDS))
+    if str(SUITE) not in config.args:
+        explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+        config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
+    config.pluginmanager.register(Recorder(config), "exportconf-recorder")
+    if config.pluginmanager.has_plugin("html"):
+        if not getattr(config.option, "htmlpath", None):
+            config.option.htmlpath = _option(config, "html")
+            config.option.self_contained_html = True
+        from .report import html
+
+        config.pluginmanager.register(html, "exportconf-html")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "exportconf_cell" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash.get(STATE, None)
+    if state is None:
+        raise pytest.UsageError("the exportconf suite runs only with --exportconf")
+    cells = state.selection.cells()
+    metafunc.parametrize(
+        "exportconf_cell",
+        [pytest.param(c, marks=pytest.mark.exportconf) for c in cells],
+        ids=["-".join(c) for c in cells],
+    )
+
+
+@pytest.fixture(scope="session")
+def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The session's measurer: artifact cache, builder and the long-lived load workers."""
+    from .build import Builder
+    from .cache import ArtifactCache
+    from .measure import Measurer
+    from .runner import Runner
+
+    config = request.config
+    state = config.stash[STATE]
+    root = state.cache_dir or _default_cache(config)
+    runner = Runner(state.timeout, runtimes=state.registry.runtimes)
+    builder = Builder(state.registry, ArtifactCache(root), seed=state.seed)
+    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
+    runner.close()
+
+
+def _default_cache(config: pytest.Config) -> Path:
+    env = os.environ.get("EXPORTCONF_CACHE_DIR")
+    if env:
+        return Path(env)
+    cache = getattr(config, "cache", None)
+    return cache.mkdir("exportconf") if cache is not None else config.rootpath / ".exportconf-cache"
+
+
+def record(item: pytest.Item, outcome: Outcome) -> None:
+    """Attach a measured outcome to the test so it travels on the report (and through xdist)."""
+    item.user_properties.append((PROPERTY, json.dumps(outcome.to_dict())))
+    item.user_properties.append(("exportconf_grade", outcome.grade))
+
+
+def outcome_of(report: pytest.TestReport) -> Outcome | None:
+    for key, value in getattr(report, "user_properties", ()):
+        if key == PROPERTY:
+            return Outcome.from_dict(json.loads(value))
+    return None
+
+
+class Recorder:
+    """Registered only under ``--exportconf``: grades as statuses, results, summary, report."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.state = config.stash[STATE]
+        self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        if report.when != "call" or not report.passed:
+            return None
+        grade = dict(report.user_properties).get("exportconf_grade")
+        return STATUS.get(grade) if isinstance(grade, str) else None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the controller this sees every report, xdist workers' included."""
+        if report.when == "call" and (outcome := outcome_of(report)) is not None:
+            self.state.outcomes[outcome.cell] = outcome
+
+    def pytest_sessionfinish(self) -> None:
+        if self.controller:
+            from .report.results import write_results
+
+            write_results(self.state, self.state.results_path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.controller:
+            return
+        from .report.terminal import summary
+
+        for line in summary(self.state):
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"exportconf: results written to {self.state.results_path}")
+        if not self.config.pluginmanager.has_plugin("html"):
+            terminalreporter.write_line(
+                "exportconf: no HTML report: it needs pytest-html (pip install 'exportconf[all]')")

@@ -1,0 +1,65 @@
+"""The structured model every report renders: per system, rows = formats, columns = stacks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .. import study
+from ..concepts import Outcome
+from ..state import State
+
+
+@dataclass
+class Column:
+    stack: str
+    label: str
+    measured: bool  # False: no such stack registered/selected in this run
+
+
+@dataclass
+class Row:
+    format: str
+    label: str
+    cells: list[Outcome | None]  # aligned with columns; None = not measured
+
+
+@dataclass
+class SystemMatrix:
+    system: str
+    label: str
+    columns: list[Column]
+    rows: list[Row]
+
+
+def columns(state: State) -> list[Column]:
+    """The study's three columns first (in its order), then any other stack of this run."""
+    reg = state.registry
+    names = list(study.STACKS) + [s for s in state.selection.stacks if s not in study.STACKS]
+    return [Column(n, reg.stacks[n].label if n in reg.stacks else n.capitalize(), n in state.selection.stacks)
+            for n in names]
+
+
+def matrices(state: State) -> list[SystemMatrix]:
+    reg, cols = state.registry, columns(state)
+    out = []
+    for system in state.selection.systems:
+        rows = []
+        for fmt in state.selection.formats:
+            cells = [state.outcomes.get(f"{system}/{fmt}/{c.stack}") for c in cols]
+            rows.append(Row(fmt, reg.formats[fmt].label, cells))
+        out.append(SystemMatrix(system, reg.systems[system].label, cols, rows))
+    return out
+
+
+def grade_counts(state: State) -> Counter[str]:
+    return Counter(o.grade for o in state.outcomes.values())
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, factor in (("MB", 1e6), ("kB", 1e3)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} B"

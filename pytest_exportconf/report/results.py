@@ -1,0 +1,50 @@
+"""The JSON results file (schema documented in docs/results-schema.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, rubric, study
+from ..state import State
+from .matrix import grade_counts
+
+SCHEMA = "exportconf-results/1"
+
+
+def results(state: State) -> dict[str, Any]:
+    reg = state.registry
+    counts = grade_counts(state)
+    return {
+        "schema": SCHEMA,
+        "exportconf": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "seed": state.seed,
+        "selection": {"systems": state.selection.systems, "formats": state.selection.formats,
+                      "stacks": state.selection.stacks, "frameworks": state.selection.frameworks},
+        "frameworks": {name: fw.versions() for name, fw in reg.frameworks.items()
+                       if name in state.selection.frameworks},
+        "rubric": {"grades": rubric.GRADE_MEANING,
+                   "frictions": {k: {"severity": s, "meaning": m} for k, (s, m) in rubric.FRICTIONS.items()}},
+        "summary": {"cells": len(state.outcomes), "grades": {g: counts.get(g, 0) for g in rubric.GRADES}},
+        "study": {"table_iv": study.TABLE_IV, "sizes": study.SIZES},
+        "cells": [o.to_dict() for _, o in sorted(state.outcomes.items())],
+    }
+
+
+def write_results(state: State, path: Path) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".exportconf-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(results(state), f, indent=1)
+    os.replace(tmp, path)

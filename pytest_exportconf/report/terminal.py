@@ -1,0 +1,24 @@
+"""Terminal summary: the matrix per system and the count of cells per grade."""
+
+from __future__ import annotations
+
+from .. import rubric
+from ..state import State
+from .matrix import grade_counts, matrices
+
+
+def summary(state: State) -> list[str]:
+    lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
+    for m in matrices(state):
+        lines.append(f"  {m.label} ({m.system})")
+        lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<18}" for c in m.columns))
+        for row in m.rows:
+            cells = []
+            for col, o in zip(m.columns, row.cells, strict=True):
+                study = f"[{o.study_grade}]" if o and o.study_grade else ""
+                cells.append(f"{(o.grade + ' ' + study) if o else ('not measured' if not col.measured else '?'):<18}")
+            lines.append("    " + f"{row.label:<13}" + "".join(cells))
+    counts = grade_counts(state)
+    lines.append("exportconf: " + f"{len(state.outcomes)} cells graded: "
+                 + ", ".join(f"{counts.get(g, 0)} {g}" for g in rubric.GRADES))
+    return lines

@@ -1,0 +1,75 @@
+"""The whole Python column, for real: both systems, every format, every producer."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_exportconf import rubric
+from pytest_exportconf.concepts import Friction
+from pytest_exportconf.fixtures.sentiment import GOLDEN, corpus
+from pytest_exportconf.preprocessing import apply_preprocessing, spec_from_sklearn
+
+
+def _entries(cache: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in cache.glob("*/*/manifest.json")}
+
+
+def test_full_python_column(pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult],
+                            shared_cache: Path) -> None:
+    result = run_subprocess("--exportconf", "-n", "2", "--exportconf-stacks=python")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    data = json.loads((pytester.path / "exportconf-results.json").read_text())
+    cells = {c["cell"]: c for c in data["cells"]}
+    assert len(cells) == 10
+    for name, cell in cells.items():
+        assert cell["grade"] in rubric.GRADES
+        assert cell["study_grade"] is not None
+        assert cell["producers"], name
+        for p in cell["producers"]:
+            for a in p["attempts"]:
+                assert a["ok"] == (not a["error"]), (name, a)
+            if p["winner"] is not None:  # the producer's grade follows from its winning attempt
+                win = p["attempts"][p["winner"]]
+                assert win["ok"] and win["max_abs_error"] is not None
+                assert p["grade"] == rubric.grade(True, [Friction.from_dict(f) for f in win["frictions"]])
+        passing = [p["grade"] for p in cell["producers"] if p["winner"] is not None]
+        assert cell["grade"] == rubric.best(passing), name
+    # what this column must show on any machine
+    assert cells["number_predictor/onnx/python"]["grade"] == "++"
+    assert cells["sentiment/savedmodel/python"]["winner"].startswith("tensorflow/embedded/")
+    sk = next(p for p in cells["sentiment/onnx/python"]["producers"] if p["framework"] == "sklearn")
+    assert sk["attempts"][0]["variant"] == "embedded"  # preprocessing inside the ONNX graph was tried first
+    torch_onnx = next(p for p in cells["number_predictor/onnx/python"]["producers"] if p["framework"] == "torch")
+    assert torch_onnx["exported"]
+
+    # a second run reuses every cached build and is faster
+    before = _entries(shared_cache)
+    t = time.monotonic()
+    again = run_subprocess("--exportconf", "-n", "2", "--exportconf-stacks=python")
+    warm = time.monotonic() - t
+    assert again.ret == 0
+    assert _entries(shared_cache) == before
+    rerun = json.loads((pytester.path / "exportconf-results.json").read_text())
+    grades = {c["cell"]: c["grade"] for c in rerun["cells"]}
+    assert grades == {k: v["grade"] for k, v in cells.items()}
+    print(f"warm run of the Python column: {warm:.1f} s")
+
+
+def test_shared_preprocessing_equals_sklearn_tfidf() -> None:
+    """preprocessing.py is the spec the other stacks follow; it must equal what the models trained on."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pytest_exportconf.preprocessing import TOKEN_PATTERN
+
+    texts, _ = corpus(0, n=400)
+    vec = TfidfVectorizer(token_pattern=TOKEN_PATTERN, max_features=500, dtype=np.float32).fit(texts)
+    spec = spec_from_sklearn(vec)
+    probe = texts[:50] + [str(g) for g in GOLDEN]
+    np.testing.assert_allclose(apply_preprocessing(spec, probe), vec.transform(probe).toarray(), atol=1e-6)
+    assert not apply_preprocessing(spec, [""]).any()  # empty text -> zero vector, no NaN

@@ -1,0 +1,141 @@
+"""The plugin as pytest sees it, driven with pytester."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("tensorflow", "torch", "keras", "sklearn", "onnxruntime", "onnx")
+
+
+def test_loading_the_plugin_imports_no_framework() -> None:
+    code = ("import sys, pytest_exportconf.plugin; "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_without_the_flag_the_plugin_stays_out_of_the_way(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import sys
+        def test_plain():
+            assert [m for m in {HEAVY!r} if m in sys.modules] == []
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "exportconf" not in result.stdout.str().replace("exportconf-0", "")
+    assert not (pytester.path / "exportconf-results.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--exportconf-formats=onnx,keras",
+         "unknown format 'keras'; valid formats: joblib, onnx, pickle, savedmodel, torchscript"),
+        ("--exportconf-systems=mnist", "unknown system 'mnist'; valid systems: number_predictor, sentiment"),
+        ("--exportconf-frameworks=jax", "unknown framework 'jax'; valid frameworks: sklearn, tensorflow, torch"),
+        ("--exportconf-stacks=cobol", "unknown stack 'cobol'; valid stacks:"),
+        ("--exportconf-repeats=many", "need numbers"),
+    ],
+)
+def test_unknown_names_are_usage_errors(pytester: pytest.Pytester, option: str, message: str) -> None:
+    result = pytester.runpytest_subprocess("--exportconf", option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_selection_from_ini_and_command_line(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nexportconf_formats = onnx savedmodel\nexportconf_systems = sentiment\n")
+    result = pytester.runpytest_subprocess("--exportconf", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_cell[[]sentiment-onnx-python[]]",
+                                 "*test_cell[[]sentiment-savedmodel-python[]]"])
+    assert "number_predictor" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("--exportconf", "--collect-only", "-q", "--exportconf-formats=pickle")
+    result.stdout.fnmatch_lines(["*test_cell[[]sentiment-pickle-python[]]", "*1 test collected*"])
+
+
+def _results(path: Path) -> dict:  # type: ignore[type-arg]
+    data = json.loads(path.read_text())
+    assert data["schema"] == "exportconf-results/1"
+    return data
+
+
+def test_real_cells_under_xdist(pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]) -> None:
+    result = run_subprocess("--exportconf", "-n", "2", "--exportconf-systems=number_predictor",
+                            "--exportconf-formats=onnx,torchscript")
+    assert result.ret == 0, result.stdout.str()
+    out = result.stdout.str()
+    assert "exportconf: 2 cells graded" in out
+    data = _results(pytester.path / "exportconf-results.json")
+    cells = {c["cell"]: c for c in data["cells"]}
+    assert set(cells) == {"number_predictor/onnx/python", "number_predictor/torchscript/python"}
+    onnx = cells["number_predictor/onnx/python"]
+    assert [p["framework"] for p in onnx["producers"]] == ["tensorflow", "torch", "sklearn"]
+    tf_row = onnx["producers"][0]
+    assert tf_row["primary"] and tf_row["attempts"][0]["route"] == "onnxruntime"
+    assert tf_row["attempts"][0]["ok"] and tf_row["attempts"][0]["max_abs_error"] < 1e-3
+    assert tf_row["attempts"][0]["p50_ms"] > 0 and tf_row["attempts"][0]["load_ms"] > 0
+    assert data["summary"]["cells"] == 2 and sum(data["summary"]["grades"].values()) == 2
+    html = (pytester.path / "exportconf-report.html").read_text()
+    assert "exportconf: ease of integration" in html and "number_predictor/onnx/python" in html
+    # grades are the tests' statuses
+    assert f"{onnx['grade']} " in out.splitlines()[-1]
+
+
+def test_a_crashing_route_fails_its_cell_and_the_run_goes_on(
+    pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
+) -> None:
+    tests_dir = Path(__file__).parent
+    pytester.makeconftest(f"""
+        import sys
+        sys.path.insert(0, {str(tests_dir)!r})
+        from crashing_routes import Crash, Fails
+        from pytest_exportconf.registry import Stack
+
+        def pytest_exportconf_register(registry):
+            registry.add_stack(Stack("crashy", "Crashy", "crashy"))
+            registry.add_route(Crash)
+            registry.add_route(Fails)
+    """)
+    result = run_subprocess("--exportconf", "--exportconf-systems=number_predictor", "--exportconf-formats=onnx",
+                            "--exportconf-stacks=crashy,python", "--exportconf-frameworks=sklearn")
+    assert result.ret == 0, result.stdout.str()
+    cells = {c["cell"]: c for c in _results(pytester.path / "exportconf-results.json")["cells"]}
+    crashy = cells["number_predictor/onnx/crashy"]
+    assert crashy["grade"] == "--"
+    attempts = crashy["producers"][0]["attempts"]
+    assert [a["route"] for a in attempts] == ["crash", "fails"]
+    assert "worker died (exit status 3)" in attempts[0]["error"]
+    assert attempts[1]["error"] == "ValueError: this runtime cannot read the artifact"
+    assert cells["number_predictor/onnx/python"]["producers"][0]["attempts"][0]["ok"]
+
+
+def test_grade_hook_overrides_the_rubric(pytester: pytest.Pytester,
+                                         run_subprocess: Callable[..., pytest.RunResult]) -> None:
+    pytester.makeconftest("""
+        def pytest_exportconf_grade(outcome):
+            return "--" if outcome.format == "pickle" else None
+    """)
+    result = run_subprocess("--exportconf", "--exportconf-systems=number_predictor",
+                            "--exportconf-formats=pickle,onnx", "--exportconf-frameworks=sklearn", "-v")
+    assert result.ret == 0
+    cells = {c["cell"]: c for c in _results(pytester.path / "exportconf-results.json")["cells"]}
+    assert cells["number_predictor/pickle/python"]["grade"] == "--"
+    assert "set by pytest_exportconf_grade" in cells["number_predictor/pickle/python"]["reason"]
+    assert cells["number_predictor/onnx/python"]["grade"] != "--"
+    result.stdout.fnmatch_lines(["*test_cell[[]number_predictor-pickle-python[]] GRADE --*"])
+
+
+def test_without_pytest_html_results_still_written(pytester: pytest.Pytester,
+                                                   run_subprocess: Callable[..., pytest.RunResult]) -> None:
+    result = run_subprocess("-p", "no:html", "--exportconf", "--exportconf-systems=number_predictor",
+                            "--exportconf-formats=onnx", "--exportconf-frameworks=sklearn")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*no HTML report: it needs pytest-html*"])
+    assert (pytester.path / "exportconf-results.json").exists()
+    assert not (pytester.path / "exportconf-report.html").exists()
