@@ -12,8 +12,8 @@ TABLE_IV: dict[str, dict[str, str]] = {
     "joblib": {"python": "-", "typescript": "--", "javascript": "--"},
 }
 
-# The study's columns, in its order.
-STACKS: tuple[str, ...] = ("python", "typescript", "javascript")
+# The study's columns, in its order, with their names.
+STACKS: dict[str, str] = {"python": "Python", "typescript": "TypeScript", "javascript": "JavaScript"}
 
 # Tables II and III: exported sizes, as printed.
 SIZES: dict[str, dict[str, str]] = {

@@ -36,7 +36,7 @@ def columns(state: State) -> list[Column]:
     """The study's three columns first (in its order), then any other stack of this run."""
     reg = state.registry
     names = list(study.STACKS) + [s for s in state.selection.stacks if s not in study.STACKS]
-    return [Column(n, reg.stacks[n].label if n in reg.stacks else n.capitalize(), n in state.selection.stacks)
+    return [Column(n, reg.stacks[n].label if n in reg.stacks else study.STACKS.get(n, n), n in state.selection.stacks)
             for n in names]
 
 
