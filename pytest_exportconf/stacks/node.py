@@ -82,8 +82,15 @@ BRIDGED: tuple[tuple[str, type[PythonRoute]], ...] = (
     ("savedmodel", py.TfSavedModel),
 )
 
-ROUTES: tuple[type[Route], ...] = tuple(
-    _for_stack(route, stack)
-    for stack in STACKS
-    for route in (OnnxRuntimeNode, OnnxRuntimeWeb, *(_bridge(fmt, pr) for fmt, pr in BRIDGED))
-)
+
+
+def _routes() -> tuple[type[Route], ...]:
+    out: list[type[Route]] = []
+    for stack in STACKS:
+        ladder: list[type[NodeRoute]] = [OnnxRuntimeNode, OnnxRuntimeWeb]
+        ladder += [_bridge(fmt, pr) for fmt, pr in BRIDGED]
+        out += [_for_stack(route, stack) for route in ladder]
+    return tuple(out)
+
+
+ROUTES: tuple[type[Route], ...] = _routes()

@@ -376,6 +376,7 @@ async function handle(req) {
   const cut = routeField.indexOf(":");
   const [name, target] = cut >= 0 ? [routeField.slice(0, cut), routeField.slice(cut + 1)] : [routeField, ""];
   const route = ROUTES[name];
+  log(`run #${req.id ?? "?"}: ${routeField} on ${req.artifact}`);
   if (!route) return { ok: false, error: `unknown route ${JSON.stringify(name)}; known: ${Object.keys(ROUTES).join(", ")}` };
   return await route(req, target);
 }

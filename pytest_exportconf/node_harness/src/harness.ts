@@ -556,6 +556,7 @@ async function handle(req: Request): Promise<Response> {
   const name = cut >= 0 ? routeField.slice(0, cut) : routeField;
   const target = cut >= 0 ? routeField.slice(cut + 1) : "";
   const route = ROUTES[name];
+  log(`run #${req.id ?? "?"}: ${routeField} on ${req.artifact}`);
   if (!route) return { ok: false, error: `unknown route ${JSON.stringify(name)}; known: ${Object.keys(ROUTES).join(", ")}` };
   return await route(req, target);
 }
