@@ -6,6 +6,8 @@ so an entry holds all of that framework's exports, their export records and the 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import traceback
 from dataclasses import dataclass, field
@@ -56,7 +58,20 @@ class Builder:
             "formats": sorted(f for f, fmt in self.registry.formats.items() if framework in fmt.exporters()),
             "seed": self.seed,
             "exportconf": __version__,
+            "code": self._code_digest(system, framework),
         }
+
+    def _code_digest(self, system: str, framework: str) -> str:
+        """Digest of the Python files beside the recipe's and the exporters' modules (their helpers
+        included), so that editing the code that makes an artifact invalidates it."""
+        objs: list[object] = [self.registry.systems[system]]
+        objs += [fmt for fmt in self.registry.formats.values() if framework in fmt.exporters()]
+        dirs = {Path(inspect.getfile(type(o))).parent for o in objs}
+        files = sorted(f for d in dirs for f in d.glob("*.py"))
+        h = hashlib.sha256()
+        for f in files:
+            h.update(Path(f).read_bytes())
+        return h.hexdigest()[:16]
 
     def get(self, system: str, framework: str) -> Build:
         """The built entry; raises RuntimeError (remembered for the session) if training fails."""

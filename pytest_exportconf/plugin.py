@@ -15,7 +15,7 @@ from . import hookspecs
 from .concepts import Outcome
 from .state import STATE, Selection, State
 
-SUITE = Path(__file__).parent / "conformance" / "test_cells.py"
+SUITE = Path(__file__).parent / "conformance"
 PROPERTY = "exportconf_outcome"
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
@@ -104,6 +104,16 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report import html
 
         config.pluginmanager.register(html, "exportconf-html")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect the suite's modules even where a project's ``python_files`` would not match them."""
+    if file_path.parent != SUITE or file_path.suffix != ".py" or file_path.name == "__init__.py":
+        return None
+    patterns = parent.config.getini("python_files")
+    if any(file_path.match(p) for p in patterns):
+        return None  # pytest's own collector takes it
+    return pytest.Module.from_parent(parent, path=file_path)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

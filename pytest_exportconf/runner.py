@@ -63,7 +63,10 @@ class Worker:
             return f.read()[-STDERR_TAIL:]
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+        try:
+            proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+        except Exception as e:  # e.g. no Node.js: every request of this runtime fails with the reason
+            return {"ok": False, "crashed": True, "error": f"could not start the {self.name} worker: {e}"}
         assert proc.stdin and proc.stdout and self._log
         offset = os.path.getsize(self._log.name)
         self._next_id += 1

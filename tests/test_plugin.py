@@ -83,6 +83,7 @@ def test_real_cells_under_xdist(pytester: pytest.Pytester, run_subprocess: Calla
     assert data["summary"]["cells"] == 2 and sum(data["summary"]["grades"].values()) == 2
     html = (pytester.path / "exportconf-report.html").read_text()
     assert "exportconf: ease of integration" in html and "number_predictor/onnx/python" in html
+    assert "not measured" in html and "study (Tables II/III)" in html and "<th>Grade</th>" in html
     # grades are the tests' statuses
     assert f"{onnx['grade']} " in out.splitlines()[-1]
 

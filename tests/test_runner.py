@@ -57,3 +57,16 @@ def test_unknown_runtime_and_op_are_named() -> None:
         assert "unknown op 'frobnicate'; known: run, ping" in runner.call("python", {"op": "frobnicate"})["error"]
     finally:
         runner.close()
+
+
+def test_a_worker_that_cannot_start_fails_its_requests_with_the_reason() -> None:
+    def no_such_runtime() -> list[str]:
+        raise RuntimeError("no Node.js found: tried --exportconf-node, PATH")
+
+    runner = Runner(timeout=30, runtimes={"node-js": no_such_runtime})
+    try:
+        resp = runner.call("node-js", {"op": "ping"})
+        assert not resp["ok"] and "could not start the node-js worker: no Node.js found" in resp["error"]
+        assert runner.call("python", {"op": "ping"})["ok"]
+    finally:
+        runner.close()

@@ -84,9 +84,17 @@ def sizes_html(state: State) -> str:
 def differences_html(state: State) -> str:
     items = []
     for cell, o in sorted(state.outcomes.items()):
-        if o.study_grade and o.study_grade != o.grade:
-            items.append(f"<li><code>{_e(cell)}</code>: measured {_grade(o.grade)} vs study {_e(o.study_grade)}"
-                         f" — frictions: {_frictions(o.frictions)}. {_e(o.reason)}</li>")
+        if not o.study_grade or o.study_grade == o.grade:
+            continue
+        better = rubric.rank(o.grade) < rubric.rank(o.study_grade)
+        why = "".join(f"<li>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}): {_e(f.detail)}</li>"
+                      for f in o.frictions)
+        why = f"<ul>{why}</ul>" if why else " nothing got in the way."
+        failed = [f"{p.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:160]}"
+                  for p in o.producers for a in p.attempts if not a.ok and a.error]
+        tried = f"<div class='small'>routes that failed first: {_e('; '.join(failed))}</div>" if failed else ""
+        items.append(f"<li><code>{_e(cell)}</code>: measured {_grade(o.grade)}, study {_e(o.study_grade)} "
+                     f"({'better' if better else 'worse'}). {_e(o.reason)}. Frictions:{why}{tried}</li>")
     return f"<ul>{''.join(items)}</ul>" if items else "<p>Every measured cell matches the study.</p>"
 
 
@@ -144,3 +152,12 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
 
 def pytest_html_report_title(report: Any) -> None:
     report.title = "exportconf: model export format conformance"
+
+
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    cells.insert(2, "<th>Grade</th>")
+
+
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    grade = dict(getattr(report, "user_properties", [])).get("exportconf_grade")
+    cells.insert(2, f"<td>{_grade(grade) if isinstance(grade, str) else ''}</td>")
