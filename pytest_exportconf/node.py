@@ -368,3 +368,43 @@ class NodeRuntimes:
         """``registry.add_runtime`` for both stacks' runtimes."""
         registry.add_runtime("node-js", self.js_argv)
         registry.add_runtime("node-ts", self.ts_argv)
+
+
+# ---- tool environments (Python tools that must not share the main environment) -----------------------
+
+TFJS_TOOL = ("tensorflowjs==4.22.0", "ydf==0.13.0")  # ydf 0.13: later ones fail to import (protobuf gencode)
+
+
+def tool_env(cache_dir: str | os.PathLike[str], name: str, packages: tuple[str, ...], check: str, *,
+             log: Log = _stderr, timeout: float = 1800) -> Path:
+    """A venv of its own under ``cache_dir`` with ``packages`` installed, created once and reused.
+
+    tensorflowjs pins tensorflow 2.19 and tf_keras 2.19 and pulls jax and flax: installed into the main
+    environment it would replace the TensorFlow the suite measures. ``check`` is Python code that must
+    run in the finished environment (e.g. an import).
+    """
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps([packages, sys.version, sys.platform]).encode()).hexdigest()[:12]
+    root = cache / f"tool-{name}-{key}"
+    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    with FileLock(str(root) + ".lock"):
+        if (root / READY).is_file():
+            return root
+        if root.exists():
+            shutil.rmtree(root)
+        log(f"exportconf: creating the {name} tool environment {root} ({', '.join(packages)}; "
+            "first time: a few minutes)")
+        t0 = time.perf_counter()
+        _run([sys.executable, "-m", "venv", str(root)], log, timeout=300)
+        _run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages], log,
+             timeout=timeout)
+        _run([str(python), "-c", check], log, timeout=300)
+        seconds = time.perf_counter() - t0
+        (root / READY).write_text(json.dumps({"packages": list(packages), "seconds": round(seconds, 1)}))
+        log(f"exportconf: {name} tool environment ready in {seconds:.0f} s")
+    return root
+
+
+def tool_bin(root: Path, exe: str) -> Path:
+    return root / ("Scripts" if os.name == "nt" else "bin") / (exe + (".exe" if os.name == "nt" else ""))

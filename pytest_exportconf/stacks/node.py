@@ -8,14 +8,20 @@ in ``node_harness/src/harness.mjs`` and ``harness.ts``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
 
 from ..concepts import RouteKind
 from ..registry import PythonRoute, Route, Stack
 from . import python as py
 
-JAVASCRIPT = Stack("javascript", "JavaScript (Node.js)", "javascript")
-TYPESCRIPT = Stack("typescript", "TypeScript (Node.js)", "typescript")
+JAVASCRIPT = Stack("javascript", "JavaScript", "javascript")
+TYPESCRIPT = Stack("typescript", "TypeScript", "typescript")
 STACKS: tuple[Stack, ...] = (JAVASCRIPT, TYPESCRIPT)
 
 RUNTIMES = {"javascript": "node-js", "typescript": "node-ts"}
@@ -43,6 +49,62 @@ class OnnxRuntimeWeb(NodeRoute):
     kind: ClassVar[RouteKind] = "native"
     format = "onnx"
     packages = ("onnxruntime-web",)
+
+
+class TfjsGraphModel(NodeRoute):
+    """SavedModel → ``tensorflowjs_converter`` → a TensorFlow.js graph model, run with ``@tensorflow/tfjs``.
+
+    The converter runs in a tool environment of its own (tensorflowjs 4.22 pins tensorflow 2.19), created
+    under ``tools_dir`` on first use; the converted model is cached like the exports.
+    """
+
+    name = "tfjs-graph-model"
+    kind: ClassVar[RouteKind] = "converted"
+    format = "savedmodel"
+    packages: ClassVar[tuple[str, ...]] = ("@tensorflow/tfjs",)
+    tools_dir: ClassVar[Path | None] = None  # set by configure(); else $EXPORTCONF_CACHE_DIR or ~/.cache
+
+    @classmethod
+    def tools_root(cls) -> Path:
+        if TfjsGraphModel.tools_dir is not None:
+            return TfjsGraphModel.tools_dir
+        env = os.environ.get("EXPORTCONF_CACHE_DIR")
+        return (Path(env) if env else Path.home() / ".cache" / "exportconf") / "tools"
+
+    @classmethod
+    def prepare(cls, artifact: Path, out: Path) -> tuple[str, list[str]]:
+        from ..node import TFJS_TOOL, tool_bin, tool_env
+
+        root = tool_env(cls.tools_root(), "tfjs", TFJS_TOOL, "import tensorflowjs")
+        dest = out / "tfjs"
+        argv = [str(tool_bin(root, "tensorflowjs_converter")), "--input_format=tf_saved_model",
+                "--output_format=tfjs_graph_model", "--signature_name=serving_default",
+                "--saved_model_tags=serve", str(artifact), str(dest)]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0 or not (dest / "model.json").is_file():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
+            raise RuntimeError(f"tensorflowjs_converter failed (exit status {proc.returncode}): {tail}")
+        tool = ", ".join(TFJS_TOOL)
+        (dest / "exportconf-conversion.json").write_text(json.dumps({"frictions": [{
+            "kind": "extra-toolchain",
+            "detail": f"tensorflowjs_converter ran in a tool environment of its own ({tool}): tensorflowjs "
+                      "pins tensorflow 2.19 and fails to import with a newer ydf",
+        }]}))
+        files = sorted(p.name for p in dest.iterdir() if p.name != "exportconf-conversion.json")
+        size = sum((dest / f).stat().st_size for f in files)
+        return "tfjs/model.json", [f"converted by tensorflowjs_converter ({tool}) in {seconds:.1f} s: "
+                                   f"{', '.join(files)} ({size:,} bytes)"]
+
+
+class TfjsGraphModelWasm(TfjsGraphModel):
+    """The same graph model on TensorFlow.js's WebAssembly backend (``@tensorflow/tfjs-backend-wasm``)."""
+
+    name = "tfjs-graph-model-wasm"
+    packages = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm")
 
 
 class PythonBridge(NodeRoute):
@@ -87,10 +149,23 @@ BRIDGED: tuple[tuple[str, type[PythonRoute]], ...] = (
 def _routes() -> tuple[type[Route], ...]:
     out: list[type[Route]] = []
     for stack in STACKS:
-        ladder: list[type[NodeRoute]] = [OnnxRuntimeNode, OnnxRuntimeWeb]
+        ladder: list[type[NodeRoute]] = [OnnxRuntimeNode, OnnxRuntimeWeb, TfjsGraphModel, TfjsGraphModelWasm]
         ladder += [_bridge(fmt, pr) for fmt, pr in BRIDGED]
         out += [_for_stack(route, stack) for route in ladder]
     return tuple(out)
 
 
 ROUTES: tuple[type[Route], ...] = _routes()
+
+
+def configure(registry: Any, cache_dir: str | os.PathLike[str], node: str | os.PathLike[str] | None = None,
+              log: Callable[[str], None] | None = None) -> Any:
+    """Give the JS/TS routes their runtimes: the Node harnesses provisioned under ``cache_dir/node`` with
+    Node discovered from ``node`` (the ``--exportconf-node`` override) onwards, and the converters' tool
+    environments under ``cache_dir/tools``. Returns the :class:`~pytest_exportconf.node.NodeRuntimes`."""
+    from ..node import NodeRuntimes
+
+    runtimes = NodeRuntimes(Path(cache_dir) / "node", node, **({"log": log} if log else {}))
+    runtimes.register(registry)
+    TfjsGraphModel.tools_dir = Path(cache_dir) / "tools"
+    return runtimes

@@ -7,6 +7,8 @@
 // Routes, by the request's `route` field:
 //   onnxruntime-node              native ONNX Runtime (N-API binding)
 //   onnxruntime-web               ONNX Runtime compiled to WebAssembly, run in Node
+//   tfjs-graph-model              a TensorFlow.js graph model (tensorflowjs_converter output), CPU backend
+//   tfjs-graph-model-wasm         the same on TensorFlow.js's WebAssembly backend
 //   python-bridge:<module:Class>  a Python load worker spawned with child_process, running that route
 //
 // stdout carries protocol lines only: console output of the harness and of its libraries goes to stderr.
@@ -85,12 +87,17 @@ function requestTensors(req) {
 }
 
 // ---- versions --------------------------------------------------------------------------------------
-function packageJson(name) {
+function packageFile(name) {
   for (let dir = HERE; ; dir = path.dirname(dir)) {
     const file = path.join(dir, "node_modules", name, "package.json");
-    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, "utf8"));
+    if (fs.existsSync(file)) return file;
     if (path.dirname(dir) === dir) return null;
   }
+}
+
+function packageJson(name) {
+  const file = packageFile(name);
+  return file ? JSON.parse(fs.readFileSync(file, "utf8")) : null;
 }
 
 function versions(packages) {
@@ -255,8 +262,110 @@ const ROUTES = {
         return ort.InferenceSession.create(new Uint8Array(fs.readFileSync(artifact)), options);
       },
     }),
+  "tfjs-graph-model": (req) => tfjsRoute(req, "cpu"),
+  "tfjs-graph-model-wasm": (req) => tfjsRoute(req, "wasm"),
   "python-bridge": (req, target) => bridge.run(req, target),
 };
+
+// ---- TensorFlow.js routes (a graph model converted by tensorflowjs_converter) ---------------------------
+const TFJS_DTYPES = { float32: "float32", int32: "int32", bool: "bool", string: "string" };
+let tfBackend = null;
+
+async function tfjsBackend(tf, backend) {
+  let ms = 0;
+  if (backend === "wasm") {
+    const { mod: wasm, ms: wasmMs } = await timedImport("@tensorflow/tfjs-backend-wasm");
+    ms += wasmMs;
+    // In Node the WASM binaries are read from the package's own dist directory.
+    const dist = path.join(path.dirname(packageFile("@tensorflow/tfjs-backend-wasm")), "dist") + path.sep;
+    if (tfBackend !== "wasm") wasm.setWasmPaths(dist);
+  }
+  if (tfBackend !== backend) {
+    const t0 = performance.now();
+    if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js backend ${backend} did not initialise`);
+    await tf.ready();
+    tfBackend = backend;
+    ms += performance.now() - t0;
+  }
+  return ms;
+}
+
+// Read model.json and its weight shards (which must stay inside the model's directory).
+function graphModelArtifacts(artifact) {
+  const dir = path.dirname(artifact);
+  const json = JSON.parse(fs.readFileSync(artifact, "utf8"));
+  const weightSpecs = [];
+  const shards = [];
+  for (const group of json.weightsManifest ?? []) {
+    for (const p of group.paths) {
+      const file = path.resolve(dir, p);
+      if (path.relative(dir, file).startsWith("..")) throw new Error(`weight path ${p} escapes the model directory`);
+      shards.push(fs.readFileSync(file));
+    }
+    weightSpecs.push(...group.weights);
+  }
+  const all = Buffer.concat(shards);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  return { json, artifacts: { ...json, weightSpecs, weightData } };
+}
+
+// Frictions the conversion step recorded next to the converted model (e.g. its own toolchain).
+function conversionFacts(artifact) {
+  const file = path.join(path.dirname(artifact), "exportconf-conversion.json");
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : { frictions: [], notes: [] };
+}
+
+async function tfjsRoute(req, backend) {
+  const notes = [];
+  const facts = conversionFacts(req.artifact);
+  const frictions = [...(facts.frictions ?? [])];
+  const { mod: tf, ms: tfMs } = await timedImport("@tensorflow/tfjs");
+  const importMs = tfMs + (await tfjsBackend(tf, backend));
+  const inputs = requestTensors(req);
+  const t0 = performance.now();
+  const { artifacts } = graphModelArtifacts(req.artifact);
+  const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+  const spec = loadPreprocessing(req.preprocessing);
+  const loadMs = performance.now() - t0;
+  const sig = (xs) => xs.map((x) => `${x.name} ${x.dtype ?? "?"}[${(x.shape ?? []).join(", ")}]`).join("; ");
+  notes.push(`IO signature read from the graph model: in ${sig(model.inputs)}; out ${sig(model.outputs)}`);
+  notes.push(`TensorFlow.js backend ${tf.getBackend()}`);
+  if (model.inputs.length !== 1) throw new Error(`graph model has ${model.inputs.length} inputs; the system feeds one`);
+  const [input] = model.inputs;
+  const outputNames = model.outputs.map((o) => o.name);
+  const infer = async () => {
+    const [t] = preprocess(spec, inputs);
+    const dtype = TFJS_DTYPES[input.dtype] ?? input.dtype;
+    const dims = (input.shape ?? []).length === 2 && t.shape.length === 1 ? [t.shape[0], 1] : t.shape;
+    const values = dtype === "string" || t.dtype === dtype ? t.data : Array.from(t.data, Number);
+    const x = tf.tensor(values, dims, dtype);
+    try {
+      const feed = { [input.name]: x };
+      let out;
+      try {
+        out = model.execute(feed, outputNames); // graphs without control flow run synchronously
+      } catch (e) {
+        if (!/executeAsync|dynamic/.test(String(e?.message))) throw e;
+        out = await model.executeAsync(feed, outputNames);
+      }
+      const list = Array.isArray(out) ? out : [out];
+      const result = [];
+      for (const [i, o] of list.entries()) {
+        const data = await o.data();
+        result.push({ name: outputNames[i], dtype: o.dtype, shape: o.shape, data });
+        o.dispose();
+      }
+      return result;
+    } finally {
+      x.dispose();
+    }
+  };
+  return await timed(req, infer, {
+    importMs, loadMs, notes, frictions,
+    versions: versions(["@tensorflow/tfjs", ...(backend === "wasm" ? ["@tensorflow/tfjs-backend-wasm"] : [])]),
+    release: () => model.dispose(),
+  });
+}
 
 // ---- the Python bridge -------------------------------------------------------------------------------
 // One long-lived `python -m pytest_exportconf.worker` child, spoken to with the same protocol.
