@@ -328,7 +328,29 @@ def _sync_sources(env: NodeEnv, harness: Path, log: Log) -> None:
         env.ts_error = None
         err_file.unlink(missing_ok=True)
         log(f"exportconf: tsc compiled the TypeScript harness in {time.perf_counter() - t0:.1f} s")
+        facts = library_type_check(env)
+        (env.harness / "dist" / "types-check.json").write_text(json.dumps(facts, indent=1))
+        bad = ", ".join(f"{k} ({v['errors']})" for k, v in facts["packages"].items()) or "none"
+        log(f"exportconf: packages whose type definitions fail strict checking (skipLibCheck off): {bad}")
     stamp.write_text(digest)
+
+
+_TSC_ERROR = re.compile(r"^node_modules/((?:@[^/]+/)?[^/]+)/\S*?\(\d+,\d+\): error (TS\d+: .*)$")
+
+
+def library_type_check(env: NodeEnv) -> dict[str, Any]:
+    """Type-check the TypeScript harness with the packages' own .d.ts files included (skipLibCheck off)
+    and count the errors per package: what a strict TypeScript project meets when it adds them."""
+    proc = env.tsc("--noEmit", "-p", "tsconfig.json", "--skipLibCheck", "false")
+    packages: dict[str, dict[str, Any]] = {}
+    for line in proc.stdout.splitlines():
+        m = _TSC_ERROR.match(line.strip())
+        if not m or m.group(1).startswith(("typescript", "@typescript/")):
+            continue  # errors inside TypeScript's own lib files are clashes caused by some package
+        entry = packages.setdefault(m.group(1), {"errors": 0, "first": m.group(2)[:300]})
+        entry["errors"] += 1
+    return {"command": "tsc --noEmit -p tsconfig.json --skipLibCheck false", "exit_status": proc.returncode,
+            "packages": packages}
 
 
 class NodeRuntimes:

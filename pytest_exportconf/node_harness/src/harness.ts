@@ -7,6 +7,8 @@
 // Routes, by the request's `route` field:
 //   onnxruntime-node              native ONNX Runtime (N-API binding)
 //   onnxruntime-web               ONNX Runtime compiled to WebAssembly, run in Node
+//   tfjs-graph-model              a TensorFlow.js graph model (tensorflowjs_converter output), CPU backend
+//   tfjs-graph-model-wasm         the same on TensorFlow.js's WebAssembly backend
 //   python-bridge:<module:Class>  a Python load worker spawned with child_process, running that route
 //
 // A route whose npm package ships no type definitions (and has no @types package) is recorded as
@@ -19,6 +21,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 
+import type * as Tfjs from "@tensorflow/tfjs";
 import type { InferenceSession, Tensor as OrtTensor } from "onnxruntime-node";
 
 import { applyPreprocessing, checkSpec, type TfidfSpec } from "./preprocessing.js";
@@ -218,11 +221,44 @@ function typeDefinitions(name: string): string | null {
   return null;
 }
 
+interface TypesCheck {
+  command: string;
+  packages: Record<string, { errors: number; first: string }>;
+}
+
+// Written at provisioning: tsc with the packages' .d.ts files checked too (skipLibCheck off).
+function typesCheck(): TypesCheck | null {
+  const file = path.join(HERE, "types-check.json");
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as TypesCheck) : null;
+}
+
+// A package and everything it depends on, as installed.
+function dependencyClosure(name: string, seen: Set<string> = new Set()): Set<string> {
+  if (seen.has(name)) return seen;
+  seen.add(name);
+  const pkg = packageJson(name) as (PackageJson & { dependencies?: Record<string, string> }) | null;
+  for (const dep of Object.keys(pkg?.dependencies ?? {})) dependencyClosure(dep, seen);
+  return seen;
+}
+
 function typeFacts(packages: readonly string[], notes: string[], frictions: Friction[]): void {
+  const check = typesCheck();
   for (const p of packages) {
     const where = typeDefinitions(p);
-    if (where) notes.push(`types: ${p} typed by ${where}`);
-    else frictions.push({ kind: "missing-types", detail: `${p} ships no type definitions and has no @types package` });
+    if (!where) {
+      frictions.push({ kind: "missing-types", detail: `${p} ships no type definitions and has no @types package` });
+      continue;
+    }
+    notes.push(`types: ${p} typed by ${where}`);
+    const closure = dependencyClosure(p);
+    const broken = Object.entries(check?.packages ?? {}).filter(([pkg]) => closure.has(pkg));
+    if (broken.length) {
+      const list = broken.map(([pkg, e]) => `${pkg} (${e.errors} errors, e.g. ${e.first})`).join("; ");
+      frictions.push({
+        kind: "missing-types",
+        detail: `${p}'s type definitions do not type-check under strict settings (${check?.command}): ${list}; compiled with skipLibCheck`,
+      });
+    }
   }
 }
 
@@ -420,8 +456,176 @@ const ROUTES: Record<string, RouteFn> = {
         return ort.InferenceSession.create(new Uint8Array(fs.readFileSync(artifact)), options);
       },
     }),
+  "tfjs-graph-model": (req) => tfjsRoute(req, "cpu"),
+  "tfjs-graph-model-wasm": (req) => tfjsRoute(req, "wasm"),
   "python-bridge": (req, target) => bridge.run(req, target),
 };
+
+// ---- TensorFlow.js routes (a graph model converted by tensorflowjs_converter) ---------------------------
+// Node imports the CommonJS build: the API is the namespace's `default`.
+type Tf = (typeof Tfjs)["default"];
+type TfDtype = "float32" | "int32" | "bool" | "string";
+let tfBackend: string | null = null;
+let tfModule: { tf: Tf; ms: number } | null = null;
+
+async function importTf(): Promise<{ tf: Tf; ms: number }> {
+  if (tfModule) return { tf: tfModule.tf, ms: 0 };
+  const t0 = performance.now();
+  const ns = await import("@tensorflow/tfjs"); // CommonJS: Node hands the exports over as `default`
+  const tf: Tf = ns.default;
+  const loaded = { tf, ms: performance.now() - t0 };
+  tfModule = loaded;
+  return loaded;
+}
+
+async function tfjsBackend(tf: Tf, backend: "cpu" | "wasm"): Promise<number> {
+  let ms = 0;
+  if (backend === "wasm" && tfBackend !== "wasm") {
+    const t0 = performance.now();
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    // In Node the WASM binaries are read from the package's own dist directory.
+    const dir = packageDir("@tensorflow/tfjs-backend-wasm");
+    if (!dir) throw new Error("@tensorflow/tfjs-backend-wasm is not installed");
+    wasm.setWasmPaths(path.join(dir, "dist") + path.sep);
+    ms += performance.now() - t0;
+  }
+  if (tfBackend !== backend) {
+    const t0 = performance.now();
+    if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js backend ${backend} did not initialise`);
+    await tf.ready();
+    tfBackend = backend;
+    ms += performance.now() - t0;
+  }
+  return ms;
+}
+
+interface GraphTensorInfo {
+  name: string;
+  shape?: number[];
+  dtype?: string;
+}
+
+interface GraphModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  modelTopology: object;
+  weightsManifest?: { paths: string[]; weights: Tfjs.io.WeightsManifestEntry[] }[];
+  signature?: object;
+  userDefinedMetadata?: Record<string, object>;
+  modelInitializer?: object;
+}
+
+// Read model.json and its weight shards (which must stay inside the model's directory).
+function graphModelArtifacts(artifact: string): Tfjs.io.ModelArtifacts {
+  const dir = path.dirname(artifact);
+  const json = JSON.parse(fs.readFileSync(artifact, "utf8")) as GraphModelJson;
+  const weightSpecs: Tfjs.io.WeightsManifestEntry[] = [];
+  const shards: Buffer[] = [];
+  for (const group of json.weightsManifest ?? []) {
+    for (const p of group.paths) {
+      const file = path.resolve(dir, p);
+      if (path.relative(dir, file).startsWith("..")) throw new Error(`weight path ${p} escapes the model directory`);
+      shards.push(fs.readFileSync(file));
+    }
+    weightSpecs.push(...group.weights);
+  }
+  const all = Buffer.concat(shards);
+  const weightData = new Uint8Array(all).buffer; // a copy: an ArrayBuffer of exactly the weights
+  const { weightsManifest: _manifest, ...rest } = json;
+  return { ...rest, weightSpecs, weightData } as Tfjs.io.ModelArtifacts;
+}
+
+interface ConversionFacts {
+  frictions?: Friction[];
+}
+
+// Frictions the conversion step recorded next to the converted model (e.g. its own toolchain).
+function conversionFacts(artifact: string): ConversionFacts {
+  const file = path.join(path.dirname(artifact), "exportconf-conversion.json");
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as ConversionFacts) : {};
+}
+
+function isTfDtype(d: string | undefined): d is TfDtype {
+  return d === "float32" || d === "int32" || d === "bool" || d === "string";
+}
+
+async function tfjsRoute(req: RunRequest, backend: "cpu" | "wasm"): Promise<RunSuccess> {
+  const notes: string[] = [];
+  const frictions: Friction[] = [...(conversionFacts(req.artifact).frictions ?? [])];
+  const packages = ["@tensorflow/tfjs", ...(backend === "wasm" ? ["@tensorflow/tfjs-backend-wasm"] : [])];
+  typeFacts(packages, notes, frictions);
+  const { tf, ms: tfMs } = await importTf();
+  const importMs = tfMs + (await tfjsBackend(tf, backend));
+  const inputs = requestTensors(req);
+  const t0 = performance.now();
+  const model = await tf.loadGraphModel(tf.io.fromMemory(graphModelArtifacts(req.artifact)));
+  const prep = loadPreprocessing(req.preprocessing);
+  const loadMs = performance.now() - t0;
+  const sig = (xs: readonly GraphTensorInfo[]): string =>
+    xs.map((x) => `${x.name} ${x.dtype ?? "?"}[${(x.shape ?? []).join(", ")}]`).join("; ");
+  notes.push(`IO signature read from the graph model: in ${sig(model.inputs)}; out ${sig(model.outputs)}`);
+  notes.push(`TensorFlow.js backend ${tf.getBackend()}`);
+  const input = model.inputs[0];
+  if (!input || model.inputs.length !== 1) throw new Error(`graph model has ${model.inputs.length} inputs; the system feeds one`);
+  const outputNames = model.outputs.map((o) => o.name);
+  const dtype: TfDtype = isTfDtype(input.dtype) ? input.dtype : "float32";
+  const infer = async (): Promise<HostTensor[]> => {
+    const [t] = preprocess(prep, inputs);
+    if (!t) throw new Error("no input tensor");
+    const dims = (input.shape ?? []).length === 2 && t.shape.length === 1 ? [t.shape[0] ?? 0, 1] : t.shape;
+    const x = Array.isArray(t.data)
+      ? tf.tensor(t.data, dims, "string")
+      : tf.tensor(t.dtype === dtype ? (t.data as Float32Array | Int32Array | Uint8Array) : Array.from(t.data as ArrayLike<number | bigint>, Number), dims, dtype);
+    try {
+      const feed: Tfjs.NamedTensorMap = { [input.name]: x };
+      let out: Tfjs.Tensor | Tfjs.Tensor[];
+      try {
+        out = model.execute(feed, outputNames); // graphs without control flow run synchronously
+      } catch (e) {
+        if (!/executeAsync|dynamic/.test(e instanceof Error ? e.message : String(e))) throw e;
+        out = await model.executeAsync(feed, outputNames);
+      }
+      const list = Array.isArray(out) ? out : [out];
+      const result: HostTensor[] = [];
+      for (const [i, o] of list.entries()) {
+        const data = await o.data();
+        const name = outputNames[i] ?? null;
+        const shape = o.shape.map(Number);
+        if (o.dtype === "string") result.push({ name, dtype: "string", shape, data: Array.from(data as ArrayLike<unknown>, String) });
+        else if (o.dtype === "float32" || o.dtype === "int32" || o.dtype === "bool") {
+          const typed = data as Float32Array | Int32Array | Uint8Array;
+          result.push({ name, dtype: o.dtype === "bool" ? "bool" : o.dtype, shape, data: typed });
+        } else throw new Error(`output ${name ?? i} has dtype ${o.dtype}, which the protocol does not carry`);
+        o.dispose();
+      }
+      return result;
+    } finally {
+      x.dispose();
+    }
+  };
+  try {
+    const outputs = await infer(); // warm-up, kept out of the latency figure
+    const times: number[] = [];
+    for (let i = 0; i < repeatsOf(req); i++) {
+      const t = performance.now();
+      await infer();
+      times.push(performance.now() - t);
+    }
+    return {
+      ok: true,
+      outputs: outputs.map(encodeTensor),
+      import_ms: importMs,
+      load_ms: loadMs,
+      p50_ms: median(times),
+      notes,
+      frictions,
+      versions: versions(packages),
+    };
+  } finally {
+    model.dispose();
+  }
+}
 
 // ---- the Python bridge -------------------------------------------------------------------------------
 interface Pending {
