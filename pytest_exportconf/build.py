@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, tensors
 from .cache import ArtifactCache
 from .registry import Registry
 
@@ -55,7 +55,8 @@ class Builder:
             "recipe": sys_.recipe_version,
             "framework": framework,
             "versions": fw.versions(),
-            "formats": sorted(f for f, fmt in self.registry.formats.items() if framework in fmt.exporters()),
+            "formats": sorted(f for f, fmt in self.registry.formats.items() if sys_.exporter(fmt, framework)),
+            "system_token": sys_.cache_token(),
             "seed": self.seed,
             "exportconf": __version__,
             "code": self._code_digest(system, framework),
@@ -64,8 +65,9 @@ class Builder:
     def _code_digest(self, system: str, framework: str) -> str:
         """Digest of the Python files beside the recipe's and the exporters' modules (their helpers
         included), so that editing the code that makes an artifact invalidates it."""
-        objs: list[object] = [self.registry.systems[system]]
-        objs += [fmt for fmt in self.registry.formats.values() if framework in fmt.exporters()]
+        sys_ = self.registry.systems[system]
+        objs: list[object] = [sys_]
+        objs += [fmt for fmt in self.registry.formats.values() if sys_.exporter(fmt, framework)]
         dirs = {Path(inspect.getfile(type(o))).parent for o in objs}
         files = sorted(f for d in dirs for f in d.glob("*.py"))
         h = hashlib.sha256()
@@ -88,10 +90,13 @@ class Builder:
         return Build(entry, ArtifactCache.manifest(entry))
 
     def _build(self, system: str, framework: str, out: Path) -> dict[str, Any]:
-        exportables = self.registry.systems[system].train(framework, self.seed)
+        sys_ = self.registry.systems[system]
+        exportables = sys_.train(framework, self.seed)
+        golden = tensors.encode(sys_.golden()[0])
         manifest: dict[str, Any] = {"variants": {}, "exports": {}}
         for ex in exportables:
             manifest["variants"][ex.variant] = {
+                "golden": golden,
                 "reference": [float(v) for v in ex.reference],
                 "input_spec": {"name": ex.input_spec.name, "dtype": ex.input_spec.dtype,
                                "shape": list(ex.input_spec.shape)},
@@ -103,7 +108,7 @@ class Builder:
                 prep.write_text(json.dumps(ex.preprocessing))
                 manifest["variants"][ex.variant]["preprocessing"] = str(prep.relative_to(out))
         for fmt_name, fmt in self.registry.formats.items():
-            exporter = fmt.exporters().get(framework)
+            exporter = sys_.exporter(fmt, framework)
             if exporter is None:
                 continue
             for ex in exportables:

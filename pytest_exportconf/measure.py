@@ -3,7 +3,7 @@ with the reference, graded by the rubric. Nothing here knows a concrete format o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +25,27 @@ class Measurer:
     runner: Runner
     frameworks: list[str] | None = None  # selection; None = all registered
     repeats: int = 20
-    _golden: dict[str, Any] = field(default_factory=dict)
 
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
         sys_, format_ = self.registry.systems[system], self.registry.formats[fmt]
         names = [f for f in self.registry.frameworks if self.frameworks is None or f in self.frameworks]
-        names = [f for f in names if f in sys_.frameworks and f in format_.exporters()]
-        return sorted(names, key=lambda f: f != format_.primary_framework)
+        names = [f for f in names if f in sys_.frameworks and sys_.exporter(format_, f)]
+        return sorted(names, key=lambda f: f != sys_.primary_framework(format_))
 
     def measure(self, system: str, fmt: str, stack: str) -> Outcome:
         format_ = self.registry.formats[fmt]
-        out = Outcome(system=system, format=fmt, stack=stack, primary_framework=format_.primary_framework,
-                      study_grade=study_grade(fmt, stack), executes_code_on_load=format_.executes_code_on_load)
+        primary = self.registry.systems[system].primary_framework(format_)
+        out = Outcome(system=system, format=fmt, stack=stack, primary_framework=primary,
+                      study_grade=study_grade(fmt, stack) if self.registry.systems[system].in_study else None,
+                      executes_code_on_load=format_.executes_code_on_load)
         routes = self.registry.routes_for(fmt, stack)
         producers = self.producers(system, fmt)
         for fw in producers:
-            out.producers.append(self._producer(system, fmt, fw, routes))
+            out.producers.append(self._producer(system, fmt, fw, fw == primary, routes))
         passing = [p for p in out.producers if p.winner is not None]
         if passing:
-            # best grade wins; on a tie the format's primary framework
+            # best grade wins; on a tie the primary framework
             best = min(passing, key=lambda p: (rubric.rank(p.grade), not p.primary))
             att = best.attempts[best.winner or 0]
             out.grade, out.frictions = best.grade, best.frictions
@@ -62,8 +63,8 @@ class Measurer:
         out.status = "pass" if out.grade == "++" else "fail" if out.grade == "--" else "workaround"
         return out
 
-    def _producer(self, system: str, fmt: str, fw: str, routes: list[type[Route]]) -> ProducerRow:
-        row = ProducerRow(framework=fw, primary=fw == self.registry.formats[fmt].primary_framework)
+    def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]]) -> ProducerRow:
+        row = ProducerRow(framework=fw, primary=primary)
         try:
             build = self.builder.get(system, fw)
         except RuntimeError as e:
@@ -94,7 +95,6 @@ class Measurer:
     def _attempt(self, system: str, entry: Any, variant: dict[str, Any], rec: dict[str, Any],
                  route: type[Route], primary: bool) -> Attempt:
         sys_ = self.registry.systems[system]
-        golden = self._golden.setdefault(system, sys_.golden()[0])
         att = Attempt(route=route.name, kind=route.kind, variant=rec["variant"])
         att.notes.append(f"exported by {rec['exporter']}: {', '.join(rec['files'])} ({rec['size_bytes']:,} bytes)")
         att.notes.extend(rec.get("notes", []))
@@ -110,7 +110,7 @@ class Measurer:
             "route": route.target(),
             "artifact": str(artifact),
             "preprocessing": str(entry / variant["preprocessing"]) if variant["preprocessing"] else None,
-            "inputs": tensors.encode(golden),
+            "inputs": variant["golden"],
             "input_spec": variant["input_spec"],
             "repeats": self.repeats,
         }

@@ -44,6 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
     ]
+    group.addoption("--exportconf-require", metavar="SPEC", action="append", default=[],
+                    help="a cell that must hold, '[system/]format:stack>=grade' with * wildcards, e.g. "
+                         "'onnx:javascript>=+' (repeatable; ini exportconf_require, [tool.exportconf] require)")
+    parser.addini("exportconf_require", "required cells, one '[system/]format:stack>=grade' per line", type="linelist")
+    group.addoption("--exportconf-update", action="store_true", default=False,
+                    help="write the measured grades to the expectations file instead of checking them")
+    options.append(("expectations", "PATH", "exportconf-expectations.txt",
+                    "expectations snapshot: a cell graded worse than its line fails"))
     for name, metavar, default, help_ in options:
         ini = "exportconf_" + name.replace("-", "_")
         group.addoption(f"--exportconf-{name}", metavar=metavar, default=None, help=f"{help_} (ini: {ini})")
@@ -71,12 +79,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "exportconf: a cell of the export-format conformance matrix")
     if not config.getoption("exportconf"):
         return
-    from . import builtin
+    from . import builtin, project
     from .registry import Registry
 
     registry = Registry()
+    proj = project.load(config)
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
         config.pluginmanager.register(builtin, "exportconf-builtin")
+        config.pluginmanager.register(proj, "exportconf-project")
     config.hook.pytest_exportconf_register(registry=registry)
     try:
         timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
@@ -93,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE] = state
     state.selection = Selection(*(_names(config, k, getattr(registry, k)) for k in KINDS))
+    _checks(config, state, proj)
     if str(SUITE) not in config.args:
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
         config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
@@ -104,6 +115,27 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report import html
 
         config.pluginmanager.register(html, "exportconf-html")
+
+
+def _checks(config: pytest.Config, state: State, proj: Any) -> None:
+    """Required cells and the expectations snapshot (command line, ini, then [tool.exportconf])."""
+    from . import expectations, requirements
+    from .registry import UnknownName
+
+    texts = [*config.getoption("exportconf_require"), *config.getini("exportconf_require"), *proj.require]
+    try:
+        state.requirements = requirements.parse_all(texts, state.registry)
+    except (ValueError, UnknownName) as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
+    # a checked-in file: the command line wins, then [tool.exportconf], then ini; relative to the rootdir
+    cli = config.getoption("exportconf_expectations")
+    path = Path(cli) if cli else config.rootpath / (proj.expectations or config.getini("exportconf_expectations"))
+    state.expectations_path, state.update = path, bool(config.getoption("exportconf_update"))
+    if path.is_file() and not state.update:
+        try:
+            state.expected = expectations.read(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"exportconf: {e}") from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -122,7 +154,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE, None)
     if state is None:
         raise pytest.UsageError("the exportconf suite runs only with --exportconf")
-    cells = state.selection.cells()
+    cells = state.selection.cells(state.registry)
     metafunc.parametrize(
         "exportconf_cell",
         [pytest.param(c, marks=pytest.mark.exportconf) for c in cells],
@@ -188,10 +220,16 @@ class Recorder:
             self.state.outcomes[outcome.cell] = outcome
 
     def pytest_sessionfinish(self) -> None:
-        if self.controller:
-            from .report.results import write_results
+        if not self.controller:
+            return
+        from . import expectations
+        from .report.results import write_results
 
-            write_results(self.state, self.state.results_path)
+        write_results(self.state, self.state.results_path)
+        path = self.state.expectations_path
+        if self.state.update and path is not None and self.state.outcomes:
+            old = expectations.read(path) if path.is_file() else {}
+            expectations.write(path, self.state.outcomes, keep=old)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.controller:
@@ -201,6 +239,8 @@ class Recorder:
         for line in summary(self.state):
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"exportconf: results written to {self.state.results_path}")
+        if self.state.update and self.state.outcomes:
+            terminalreporter.write_line(f"exportconf: expectations written to {self.state.expectations_path}")
         if not self.config.pluginmanager.has_plugin("html"):
             terminalreporter.write_line(
                 "exportconf: no HTML report: it needs pytest-html (pip install 'exportconf[all]')")

@@ -58,6 +58,7 @@ class System(abc.ABC):
     label: ClassVar[str]
     task: ClassVar[Literal["regression", "classification"]]
     recipe_version: ClassVar[str] = "1"  # bump to invalidate cached artifacts
+    in_study: ClassVar[bool] = False  # a reference system of the study: its Table IV grades apply
     study_sizes: ClassVar[dict[str, str]] = {}  # format -> size the study reported
 
     @property
@@ -74,6 +75,21 @@ class System(abc.ABC):
     @abc.abstractmethod
     def train(self, framework: str, seed: int) -> list[Exportable]:
         """Train the model with ``framework`` and return its exportable variants, preferred first."""
+
+    def exporter(self, fmt: Format, framework: str) -> Exporter | None:
+        """How this system's model is written in ``fmt``: the format's exporter unless the system
+        brings its own artifacts."""
+        return fmt.exporters().get(framework)
+
+    def cache_token(self) -> str:
+        """Anything outside this package that the trained model depends on (a user's factory code,
+        pre-exported files): part of the artifact cache key."""
+        return ""
+
+    def primary_framework(self, fmt: Format) -> str:
+        """The producer a switch away from counts as ``framework-switch``. The reference systems follow
+        the study (the format's primary framework); a system with one framework returns that one."""
+        return fmt.primary_framework
 
 
 class Format(abc.ABC):
@@ -180,6 +196,11 @@ class Registry:
 
     def add_route(self, route: type[Route]) -> None:
         self.routes.append(route)
+
+    def applicable(self, system: str, fmt: str) -> bool:
+        """Whether any framework of the system can write the format at all (else the cell is n/a)."""
+        sys_ = self.systems[system]
+        return any(sys_.exporter(self.formats[fmt], fw) for fw in sys_.frameworks)
 
     def add_runtime(self, name: str, argv: Callable[[], list[str]]) -> None:
         self.runtimes[name] = argv

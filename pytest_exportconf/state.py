@@ -9,6 +9,7 @@ import pytest
 
 from .concepts import Outcome
 from .registry import Registry
+from .requirements import Requirement
 
 
 @dataclass
@@ -18,8 +19,10 @@ class Selection:
     stacks: list[str]
     frameworks: list[str]
 
-    def cells(self) -> list[tuple[str, str, str]]:
-        return [(s, f, st) for s in self.systems for f in self.formats for st in self.stacks]
+    def cells(self, registry: Registry) -> list[tuple[str, str, str]]:
+        """Selected cells whose format the system can be written in at all."""
+        return [(s, f, st) for s in self.systems for f in self.formats for st in self.stacks
+                if registry.applicable(s, f)]
 
 
 @dataclass
@@ -31,6 +34,10 @@ class State:
     timeout: float
     repeats: int
     seed: int
+    requirements: list[Requirement] = field(default_factory=list)
+    expectations_path: Path | None = None
+    expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade
+    update: bool = False  # --exportconf-update: write expectations instead of checking them
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # controller only: cell -> outcome
 
 

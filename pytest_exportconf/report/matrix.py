@@ -46,6 +46,8 @@ def matrices(state: State) -> list[SystemMatrix]:
     for system in state.selection.systems:
         rows = []
         for fmt in state.selection.formats:
+            if not reg.applicable(system, fmt):
+                continue
             cells = [state.outcomes.get(f"{system}/{fmt}/{c.stack}") for c in cols]
             rows.append(Row(fmt, reg.formats[fmt].label, cells))
         out.append(SystemMatrix(system, reg.systems[system].label, cols, rows))

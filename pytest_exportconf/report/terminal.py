@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import rubric
+from .. import expectations, rubric
 from ..state import State
 from .matrix import grade_counts, matrices
 
@@ -18,6 +18,11 @@ def summary(state: State) -> list[str]:
                 study = f"[{o.study_grade}]" if o and o.study_grade else ""
                 cells.append(f"{(o.grade + ' ' + study) if o else ('not measured' if not col.measured else '?'):<18}")
             lines.append("    " + f"{row.label:<13}" + "".join(cells))
+    if state.expected and not state.update:
+        d = expectations.drift(state.outcomes, state.expected)
+        lines += [f"exportconf: upgrade: {u}" for u in d.upgrades]
+        lines += [f"exportconf: missing: {m}" for m in d.missing]
+        lines += [f"exportconf: new: {n}" for n in d.new]
     counts = grade_counts(state)
     lines.append("exportconf: " + f"{len(state.outcomes)} cells graded: "
                  + ", ".join(f"{counts.get(g, 0)} {g}" for g in rubric.GRADES))

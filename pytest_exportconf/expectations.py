@@ -1,0 +1,76 @@
+"""The expectations snapshot: the grades a project has accepted, one cell per line.
+
+::
+
+    # exportconf expectations: written by `pytest --exportconf --exportconf-update`
+    number_predictor/onnx/python  ++  # onnxruntime (native) on the tensorflow export, plain: no friction
+
+A later run fails a cell that grades worse than its line (a downgrade), and reports upgrades, cells
+missing from the run and cells new to the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import rubric
+from .concepts import Outcome
+
+HEADER = ("# exportconf expectations: one cell per line, 'system/format/stack  grade  # why'.\n"
+          "# Written by `pytest --exportconf --exportconf-update`; a worse grade fails the run.\n")
+
+
+def read(path: Path) -> dict[str, str]:
+    grades: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        body = line.split("#", 1)[0].strip()
+        if not body:
+            continue
+        parts = body.split()
+        if len(parts) != 2 or parts[1] not in rubric.GRADES or parts[0].count("/") != 2:
+            raise ValueError(f"{path}:{n}: expected 'system/format/stack grade', got {line.strip()!r}")
+        grades[parts[0]] = parts[1]
+    return grades
+
+
+def write(path: Path, outcomes: dict[str, Outcome], keep: dict[str, str]) -> None:
+    """Write the measured grades; cells this run did not measure keep their old line."""
+    lines = {cell: f"{cell:<40} {grade:<3}" for cell, grade in keep.items()}
+    for cell, o in outcomes.items():
+        lines[cell] = f"{cell:<40} {o.grade:<3} # {o.reason.splitlines()[0][:150]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".expectations-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(HEADER + "".join(lines[c].rstrip() + "\n" for c in sorted(lines)))
+    os.replace(tmp, path)
+
+
+def downgrade(o: Outcome, expected: dict[str, str], path: Path) -> str | None:
+    want = expected.get(o.cell)
+    if want is not None and rubric.rank(o.grade) > rubric.rank(want):
+        return (f"{o.cell} graded {o.grade}, down from {want} in {path} "
+                f"(run with --exportconf-update to accept)")
+    return None
+
+
+@dataclass
+class Drift:
+    upgrades: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+
+
+def drift(outcomes: dict[str, Outcome], expected: dict[str, str]) -> Drift:
+    d = Drift()
+    for cell, want in sorted(expected.items()):
+        o = outcomes.get(cell)
+        if o is None:
+            d.missing.append(f"{cell} (expected {want}) was not measured in this run")
+        elif rubric.rank(o.grade) < rubric.rank(want):
+            d.upgrades.append(f"{cell} graded {o.grade}, up from {want}: --exportconf-update records it")
+    d.new = [f"{c} graded {o.grade} is not in the expectations file" for c, o in sorted(outcomes.items())
+             if c not in expected]
+    return d

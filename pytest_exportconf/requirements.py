@@ -1,0 +1,59 @@
+"""Required cells: ``[system/]format:stack>=grade``, with ``*`` for any name.
+
+Examples: ``onnx:javascript>=+`` (every system), ``*:python>=++``, ``sentiment/onnx:*>=-``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import rubric
+from .concepts import Outcome
+from .registry import Registry
+
+_SPEC = re.compile(r"^\s*(?:(?P<system>[\w.*-]+)/)?(?P<format>[\w.*-]+):(?P<stack>[\w.*-]+)\s*>=\s*"
+                   r"(?P<grade>\+\+|\+|--|-)\s*$")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    system: str
+    format: str
+    stack: str
+    grade: str
+    text: str
+
+    def applies(self, o: Outcome) -> bool:
+        return all(want in ("*", got) for want, got in
+                   ((self.system, o.system), (self.format, o.format), (self.stack, o.stack)))
+
+    def holds(self, grade: str) -> bool:
+        return rubric.rank(grade) <= rubric.rank(self.grade)
+
+
+def parse(text: str, registry: Registry) -> Requirement:
+    m = _SPEC.match(text)
+    if not m:
+        raise ValueError(f"cannot read requirement {text!r}; write [system/]format:stack>=grade, "
+                         f"e.g. 'onnx:javascript>=+' or 'sentiment/*:python>=++' (grades: ++ + - --)")
+    req = Requirement(m["system"] or "*", m["format"], m["stack"], m["grade"], text.strip())
+    for kind, name in (("systems", req.system), ("formats", req.format), ("stacks", req.stack)):
+        if name != "*":
+            registry.check(kind, [name])
+    return req
+
+
+def parse_all(texts: Iterable[str], registry: Registry) -> list[Requirement]:
+    out = []
+    for t in texts:
+        for part in t.split(","):
+            if part.strip():
+                out.append(parse(part, registry))
+    return out
+
+
+def violations(o: Outcome, requirements: Iterable[Requirement]) -> list[str]:
+    return [f"{o.cell} graded {o.grade}, required >= {r.grade} by '{r.text}'"
+            for r in requirements if r.applies(o) and not r.holds(o.grade)]
