@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -21,14 +23,34 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_subprocess(pytester: pytest.Pytester, shared_cache: Path):  # type: ignore[no-untyped-def]
-    """Run pytest in a child process (as a user would), with the shared artifact cache."""
+    """Run ``pytest --exportconf`` in a child process (as a user would), with the shared artifact cache."""
 
     def run(*args: str) -> pytest.RunResult:
-        return pytester.runpytest_subprocess(f"--exportconf-cache-dir={shared_cache}", "-p", "no:cacheprovider",
-                                             *args, timeout=1800)
+        return pytester.runpytest_subprocess("--exportconf", f"--exportconf-cache-dir={shared_cache}",
+                                             "-p", "no:cacheprovider", *args, timeout=1800)
 
     return run
 
 
-def python() -> str:
-    return sys.executable
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+
+
+@pytest.fixture(scope="session")
+def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with exportconf installed from its wheel; the heavy dependencies come from this
+    environment through a .pth line (which does not run the editable-install hook, so only the
+    wheel's copy of exportconf is importable there)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    dist = tmp / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+                   check=True, capture_output=True)
+    wheel = next(dist.glob("exportconf-*.whl"))
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([py, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    return py

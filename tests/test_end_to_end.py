@@ -22,7 +22,7 @@ def _entries(cache: Path) -> dict[str, float]:
 
 def test_full_python_column(pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult],
                             shared_cache: Path) -> None:
-    result = run_subprocess("--exportconf", "-n", "2", "--exportconf-stacks=python")
+    result = run_subprocess("-n", "2", "--exportconf-stacks=python")
     assert result.ret == 0, result.stdout.str()[-3000:]
     data = json.loads((pytester.path / "exportconf-results.json").read_text())
     cells = {c["cell"]: c for c in data["cells"]}
@@ -51,7 +51,7 @@ def test_full_python_column(pytester: pytest.Pytester, run_subprocess: Callable[
     # a second run reuses every cached build and is faster
     before = _entries(shared_cache)
     t = time.monotonic()
-    again = run_subprocess("--exportconf", "-n", "2", "--exportconf-stacks=python")
+    again = run_subprocess("-n", "2", "--exportconf-stacks=python")
     warm = time.monotonic() - t
     assert again.ret == 0
     assert _entries(shared_cache) == before

@@ -66,7 +66,7 @@ def _results(path: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_real_cells_under_xdist(pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]) -> None:
-    result = run_subprocess("--exportconf", "-n", "2", "--exportconf-systems=number_predictor",
+    result = run_subprocess("-n", "2", "--exportconf-systems=number_predictor",
                             "--exportconf-formats=onnx,torchscript")
     assert result.ret == 0, result.stdout.str()
     out = result.stdout.str()
@@ -103,7 +103,7 @@ def test_a_crashing_route_fails_its_cell_and_the_run_goes_on(
             registry.add_route(Crash)
             registry.add_route(Fails)
     """)
-    result = run_subprocess("--exportconf", "--exportconf-systems=number_predictor", "--exportconf-formats=onnx",
+    result = run_subprocess("--exportconf-systems=number_predictor", "--exportconf-formats=onnx",
                             "--exportconf-stacks=crashy,python", "--exportconf-frameworks=sklearn")
     assert result.ret == 0, result.stdout.str()
     cells = {c["cell"]: c for c in _results(pytester.path / "exportconf-results.json")["cells"]}
@@ -122,7 +122,7 @@ def test_grade_hook_overrides_the_rubric(pytester: pytest.Pytester,
         def pytest_exportconf_grade(outcome):
             return "--" if outcome.format == "pickle" else None
     """)
-    result = run_subprocess("--exportconf", "--exportconf-systems=number_predictor",
+    result = run_subprocess("--exportconf-systems=number_predictor",
                             "--exportconf-formats=pickle,onnx", "--exportconf-frameworks=sklearn", "-v")
     assert result.ret == 0
     cells = {c["cell"]: c for c in _results(pytester.path / "exportconf-results.json")["cells"]}
@@ -134,7 +134,7 @@ def test_grade_hook_overrides_the_rubric(pytester: pytest.Pytester,
 
 def test_without_pytest_html_results_still_written(pytester: pytest.Pytester,
                                                    run_subprocess: Callable[..., pytest.RunResult]) -> None:
-    result = run_subprocess("-p", "no:html", "--exportconf", "--exportconf-systems=number_predictor",
+    result = run_subprocess("-p", "no:html", "--exportconf-systems=number_predictor",
                             "--exportconf-formats=onnx", "--exportconf-frameworks=sklearn")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*no HTML report: it needs pytest-html*"])
