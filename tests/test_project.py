@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, clean_env
 
 EXAMPLE = ROOT / "examples" / "ci-project"
@@ -107,8 +106,8 @@ def test_bad_project_table_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 def test_pre_exported_artifacts_with_golden_file(pytester: pytest.Pytester,
                                                  run_subprocess: Callable[..., pytest.RunResult]) -> None:
-    from sklearn.linear_model import LinearRegression
     from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
 
     x = np.random.default_rng(3).normal(size=(20, 4)).astype(np.float32)
     model = LinearRegression().fit(x, x @ np.array([1.0, -2.0, 0.5, 3.0]))
