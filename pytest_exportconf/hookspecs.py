@@ -1,4 +1,8 @@
-"""Hooks of the exportconf plugin. Implement them in a ``conftest.py`` or a plugin."""
+"""Hooks of the exportconf plugin. Implement them in a ``conftest.py`` or a plugin of yours.
+
+The built-in systems, frameworks, formats, stacks and routes register through the same
+``pytest_exportconf_register`` hook (see ``builtin.py``), so anything built in can be added the same way.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,64 @@ if TYPE_CHECKING:
 
 @pytest.hookspec
 def pytest_exportconf_register(registry: Registry) -> None:
-    """Add systems, frameworks, formats, stacks and routes to the registry.
+    """Add systems, frameworks, formats, stacks, routes and worker runtimes to the registry.
 
-    The built-in ones register through this same hook. Example ``conftest.py``::
+    **A system** (your own model; ``[tool.exportconf]`` does the same without code)::
 
-        from pytest_exportconf.registry import Route
+        from pytest_exportconf.user import ModelSystem
 
-        class MyOnnxRoute(Route):
-            name, kind, format, stack = "my-runtime", "unofficial", "onnx", "python"
+        def build():
+            from sklearn.linear_model import LogisticRegression
+            x, y = load_my_data()
+            return LogisticRegression().fit(x, y), x[:16]      # model, golden inputs
+
+        def pytest_exportconf_register(registry):
+            registry.add_system(ModelSystem(name="churn", framework="sklearn", factory=build,
+                                            task="classification"))
+
+    **A format** (an exporter per framework) **and the route that loads it**::
+
+        from pytest_exportconf.registry import ExportResult, Format, PythonRoute
+
+        class KerasFile(Format):
+            name, label, study_label, primary_framework = "keras", "Keras (.keras)", "Keras", "tensorflow"
+            def exporters(self):
+                def export(ex, out):
+                    ex.model.save(out / "model.keras")
+                    return ExportResult("model.keras", "keras Model.save")
+                return {"tensorflow": export}
+
+        class KerasLoad(PythonRoute):
+            name, kind, format, stack = "keras.saving", "native", "keras", "python"
+            def load(self, req):              # runs in the load worker process
+                import keras
+                model = keras.saving.load_model(req.artifact, safe_mode=True)
+                ...                           # return a Loaded: predict(x) -> list of arrays
+
+        def pytest_exportconf_register(registry):
+            registry.add_format(KerasFile())
+            registry.add_route(KerasLoad)
+
+    **A stack** (and its runtime: a long-lived worker speaking docs/protocol.md)::
+
+        from pytest_exportconf.registry import Route, Stack
+
+        class OrtJava(Route):
+            name, kind, format, stack, runtime = "onnxruntime-java", "native", "onnx", "java", "jvm"
+
+        def pytest_exportconf_register(registry):
+            registry.add_stack(Stack("java", "Java", "java"))
+            registry.add_runtime("jvm", lambda: ["java", "-jar", "harness.jar"])
+            registry.add_route(OrtJava)
+
+    **A route** for an existing format and stack::
+
+        class OrtNoOptimisation(PythonRoute):
+            name, kind, format, stack = "onnxruntime-noopt", "native", "onnx", "python"
             def load(self, req): ...
 
         def pytest_exportconf_register(registry):
-            registry.add_route(MyOnnxRoute)
+            registry.add_route(OrtNoOptimisation)
     """
 
 
@@ -32,7 +82,7 @@ def pytest_exportconf_register(registry: Registry) -> None:
 def pytest_exportconf_grade(outcome: Outcome) -> str | None:
     """Return a grade (``++``, ``+``, ``-``, ``--``) to override the rubric for one cell, or None.
 
-    Example ``conftest.py``::
+    The outcome's reason then says the grade came from this hook. Example ``conftest.py``::
 
         def pytest_exportconf_grade(outcome):
             if outcome.format == "pickle":
