@@ -104,6 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     state.selection = Selection(*(_names(config, k, getattr(registry, k)) for k in KINDS))
     _checks(config, state, proj)
+    for kind in ("systems", "formats", "stacks"):
+        for name in getattr(registry, kind):
+            config.addinivalue_line("markers", f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}")
     if str(SUITE) not in config.args:
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
         config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
@@ -157,9 +160,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cells = state.selection.cells(state.registry)
     metafunc.parametrize(
         "exportconf_cell",
-        [pytest.param(c, marks=pytest.mark.exportconf) for c in cells],
+        [pytest.param(c, marks=[pytest.mark.exportconf, *(getattr(pytest.mark, m) for m in _marks(c))])
+         for c in cells],
         ids=["-".join(c) for c in cells],
     )
+
+
+def _marks(cell: tuple[str, str, str]) -> list[str]:
+    """Per-cell markers for -m: ``system_sentiment``, ``format_onnx``, ``stack_python``."""
+    return [f"{kind}_{name}" for kind, name in zip(("system", "format", "stack"), cell, strict=True)]
 
 
 @pytest.fixture(scope="session")

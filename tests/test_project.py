@@ -57,13 +57,14 @@ def test_required_cells_fail_with_cell_grade_requirement_and_frictions(
     pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
 ) -> None:
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
-    result = run_subprocess("--exportconf-require=churn_torch/*:python>=++", "-k", "churn_torch")
+    result = run_subprocess("--exportconf-require=churn_torch/*:python>=++", "-m", "system_churn_torch",
+                            "--strict-markers")
     assert result.ret == 1
     result.stdout.fnmatch_lines([
         "*churn_torch/onnx/python graded +, required >= ++ by 'churn_torch/*:python>=++'*",
     ])
     assert "frictions: io-signature-supplied" in result.stdout.str()
-    # -k selected only the torch model's cells
+    # -m selected only the torch model's cells
     data = json.loads((pytester.path / "exportconf-results.json").read_text())
     assert {c["system"] for c in data["cells"]} == {"churn_torch"}
 
