@@ -239,7 +239,8 @@ def test_ping_and_unknown_op(worker: Worker) -> None:
     bad = worker.call({"op": "frobnicate"}, 60)
     assert not bad["ok"] and "unknown op" in bad["error"]
     bad = worker.call({"op": "run", "route": "no-such-route", "artifact": "/x", "inputs": None}, 60)
-    assert not bad["ok"] and "known: onnxruntime-node, onnxruntime-web, python-bridge" in bad["error"]
+    assert not bad["ok"] and ("known: onnxruntime-node, onnxruntime-web, tfjs-graph-model, "
+                              "tfjs-graph-model-wasm, python-bridge") in bad["error"]
 
 
 @pytest.mark.parametrize("route", ["onnxruntime-node", "onnxruntime-web"])
@@ -410,3 +411,64 @@ def test_separate_preprocessing_applied_in_the_harness(worker: Worker, tmp_path:
     resp = _run(worker, "onnxruntime-node", model, tensors.encode(texts), preprocessing=prep)
     assert resp["ok"], resp
     assert tensors.decode(resp["outputs"][0]).tobytes() == apply_preprocessing(spec, texts).tobytes()
+
+
+# ---- SavedModel → TensorFlow.js ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two tiny SavedModels: a float MLP (converts) and one lower-casing strings (tfjs has no such op)."""
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("savedmodels")
+    rng = np.random.default_rng(1)
+    w = tf.constant(rng.normal(size=(3, 5)).astype(np.float32))
+    v = tf.constant(rng.normal(size=(5, 1)).astype(np.float32))
+
+    class Mlp(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def __call__(self, x: Any) -> Any:
+            return {"y": tf.matmul(tf.nn.relu(tf.matmul(x, w)), v)}
+
+    class Lower(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def __call__(self, text: Any) -> Any:
+            return {"n": tf.strings.length(tf.strings.lower(text))}
+
+    mlp, lower = Mlp(), Lower()
+    tf.saved_model.save(mlp, str(root / "mlp"), signatures={"serving_default": mlp.__call__})
+    tf.saved_model.save(lower, str(root / "lower"), signatures={"serving_default": lower.__call__})
+    x = np.linspace(-2, 2, 15, dtype=np.float32).reshape(5, 3)
+    return {"mlp": root / "mlp", "lower": root / "lower", "x": x, "y": mlp(tf.constant(x))["y"].numpy()}
+
+
+@pytest.fixture(scope="session")
+def converted_mlp(saved_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_exportconf.stacks.node import TfjsGraphModel
+
+    out = tmp_path_factory.mktemp("converted")
+    main, notes = TfjsGraphModel.prepare(saved_models["mlp"], out)
+    assert main == "tfjs/model.json" and "converted by tensorflowjs_converter" in notes[0]
+    return out / main
+
+
+@pytest.mark.parametrize("route", ["tfjs-graph-model", "tfjs-graph-model-wasm"])
+def test_savedmodel_through_tensorflowjs(worker: Worker, route: str, converted_mlp: Path,
+                                         saved_models: dict[str, Any]) -> None:
+    resp = _run(worker, route, converted_mlp, tensors.encode(saved_models["x"]))
+    assert resp["ok"], resp
+    np.testing.assert_allclose(tensors.decode(resp["outputs"][0]), saved_models["y"], rtol=1e-5, atol=1e-5)
+    kinds = {f["kind"] for f in resp["frictions"]}
+    assert "extra-toolchain" in kinds, "the converter's own environment is recorded"
+    assert any("IO signature read from the graph model: in x float32[-1, 3]" in n for n in resp["notes"])
+    assert resp["versions"]["@tensorflow/tfjs"] == "4.22.0"
+    if worker.name == "node-ts":  # tfjs's .d.ts files fail strict checking: measured at provisioning
+        assert any(f["kind"] == "missing-types" and "@tensorflow/tfjs-core" in f["detail"]
+                   for f in resp["frictions"])
+
+
+def test_tensorflowjs_conversion_failure_names_the_ops(saved_models: dict[str, Any], tmp_path: Path) -> None:
+    from pytest_exportconf.stacks.node import TfjsGraphModel
+
+    with pytest.raises(RuntimeError, match=r"tensorflowjs_converter failed .*Unsupported Ops.*StringLower"):
+        TfjsGraphModel.prepare(saved_models["lower"], tmp_path)

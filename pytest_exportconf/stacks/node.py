@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -62,14 +63,17 @@ class TfjsGraphModel(NodeRoute):
     kind: ClassVar[RouteKind] = "converted"
     format = "savedmodel"
     packages: ClassVar[tuple[str, ...]] = ("@tensorflow/tfjs",)
-    tools_dir: ClassVar[Path | None] = None  # set by configure(); else $EXPORTCONF_CACHE_DIR or ~/.cache
+    tools_dir: ClassVar[Path | None] = None  # set by configure(); else see tools_root()
 
     @classmethod
     def tools_root(cls) -> Path:
+        """Where tool environments live: shared by every project and run of this user, like pre-commit's
+        (a tensorflowjs environment is ~3 GB): configure(tools_dir=...), else $EXPORTCONF_TOOLS_DIR,
+        else ~/.cache/exportconf/tools."""
         if TfjsGraphModel.tools_dir is not None:
             return TfjsGraphModel.tools_dir
-        env = os.environ.get("EXPORTCONF_CACHE_DIR")
-        return (Path(env) if env else Path.home() / ".cache" / "exportconf") / "tools"
+        env = os.environ.get("EXPORTCONF_TOOLS_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "exportconf" / "tools"
 
     @classmethod
     def prepare(cls, artifact: Path, out: Path) -> tuple[str, list[str]]:
@@ -86,8 +90,8 @@ class TfjsGraphModel(NodeRoute):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL)
         seconds = time.perf_counter() - t0
         if proc.returncode != 0 or not (dest / "model.json").is_file():
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
-            raise RuntimeError(f"tensorflowjs_converter failed (exit status {proc.returncode}): {tail}")
+            raise RuntimeError(f"tensorflowjs_converter failed (exit status {proc.returncode}): "
+                               + _python_error(proc.stderr or proc.stdout))
         tool = ", ".join(TFJS_TOOL)
         (dest / "exportconf-conversion.json").write_text(json.dumps({"frictions": [{
             "kind": "extra-toolchain",
@@ -98,6 +102,17 @@ class TfjsGraphModel(NodeRoute):
         size = sum((dest / f).stat().st_size for f in files)
         return "tfjs/model.json", [f"converted by tensorflowjs_converter ({tool}) in {seconds:.1f} s: "
                                    f"{', '.join(files)} ({size:,} bytes)"]
+
+
+def _python_error(output: str) -> str:
+    """The exception a Python tool died with (its last ``XError: ...`` line and what follows), then the
+    traceback lines before it."""
+    lines = output.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b", line)]
+    if not starts:
+        return "\n".join(lines[-12:])
+    i = starts[-1]
+    return " ".join(line.strip() for line in lines[i:i + 6]) + "\n" + "\n".join(lines[max(0, i - 8):i])
 
 
 class TfjsGraphModelWasm(TfjsGraphModel):
@@ -159,13 +174,15 @@ ROUTES: tuple[type[Route], ...] = _routes()
 
 
 def configure(registry: Any, cache_dir: str | os.PathLike[str], node: str | os.PathLike[str] | None = None,
-              log: Callable[[str], None] | None = None) -> Any:
+              log: Callable[[str], None] | None = None, tools_dir: str | os.PathLike[str] | None = None) -> Any:
     """Give the JS/TS routes their runtimes: the Node harnesses provisioned under ``cache_dir/node`` with
-    Node discovered from ``node`` (the ``--exportconf-node`` override) onwards, and the converters' tool
-    environments under ``cache_dir/tools``. Returns the :class:`~pytest_exportconf.node.NodeRuntimes`."""
+    Node discovered from ``node`` (the ``--exportconf-node`` override) onwards; ``tools_dir`` moves the
+    converters' tool environments (default: see :meth:`TfjsGraphModel.tools_root`).
+    Returns the :class:`~pytest_exportconf.node.NodeRuntimes` (provisioned lazily, on first use)."""
     from ..node import NodeRuntimes
 
     runtimes = NodeRuntimes(Path(cache_dir) / "node", node, **({"log": log} if log else {}))
     runtimes.register(registry)
-    TfjsGraphModel.tools_dir = Path(cache_dir) / "tools"
+    if tools_dir is not None:
+        TfjsGraphModel.tools_dir = Path(tools_dir)
     return runtimes
