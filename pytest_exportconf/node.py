@@ -68,10 +68,20 @@ class Tried:
     problem: str
 
 
-def health_check(node: str | Path, timeout: float = 20) -> str:
+def shim_argv(shim: Path) -> list[str]:
+    """How to run nodeenv's ``bin/node`` (a ``#!/usr/bin/env sh`` script): through the shell by its
+    path, so that it works whatever PATH the tests or the user's CI set."""
+    if os.name == "nt":
+        return [str(shim)]
+    sh = shutil.which("sh") or "/bin/sh"
+    return [sh, str(shim)]
+
+
+def health_check(node: str | Path | list[str], timeout: float = 20) -> str:
     """Run ``node --version``; return the version (without "v") or raise ValueError saying why not."""
+    argv = [str(a) for a in node] if isinstance(node, list) else [str(node)]
     try:
-        proc = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise ValueError("does not exist") from None
@@ -204,17 +214,20 @@ class NodeEnv:
     ts_error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def node_argv(self) -> list[str]:
+        return shim_argv(self.node)
+
     def js_argv(self, python: str | None = None) -> list[str]:
-        return [str(self.node), str(self.harness / "src" / "harness.mjs"), "--python", python or sys.executable]
+        return [*self.node_argv(), str(self.harness / "src" / "harness.mjs"), "--python", python or sys.executable]
 
     def ts_argv(self, python: str | None = None) -> list[str]:
         if self.ts_error:
             raise NodeUnavailable(f"the TypeScript harness does not compile:\n{self.ts_error}")
-        return [str(self.node), str(self.harness / "dist" / "harness.js"), "--python", python or sys.executable]
+        return [*self.node_argv(), str(self.harness / "dist" / "harness.js"), "--python", python or sys.executable]
 
     def tsc(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the harness's TypeScript compiler (e.g. ``--strict --noEmit``) in the harness directory."""
-        return subprocess.run([str(self.node), str(self.harness / "node_modules/typescript/bin/tsc"), *args],
+        return subprocess.run([*self.node_argv(), str(self.harness / "node_modules/typescript/bin/tsc"), *args],
                               cwd=self.harness, capture_output=True, text=True, timeout=300)
 
 
@@ -273,7 +286,10 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
          env={**os.environ, "PATH": str(link_dir)}, timeout=120)
     log(f"exportconf: nodeenv done in {time.perf_counter() - t0:.1f} s")
     env_node = root / "env" / "bin" / "node"
-    version = health_check(env_node)
+    try:
+        version = health_check(shim_argv(env_node))
+    except ValueError as e:
+        raise NodeUnavailable(f"the nodeenv shim {env_node} {e}") from None
     if version != found.version:
         raise NodeUnavailable(f"the nodeenv shim {env_node} runs Node {version}, not the discovered {found.version}")
     dest = root / "harness"
@@ -283,7 +299,9 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
     npm = find_npm(found.path)
     npm_env = {
         **os.environ,
-        "PATH": os.pathsep.join([str(root / "env" / "bin"), os.environ.get("PATH", "")]),
+        # npm runs install scripts through sh: keep the shell's directory reachable whatever PATH is
+        "PATH": os.pathsep.join([str(root / "env" / "bin"), os.environ.get("PATH", ""),
+                                 os.path.dirname(shim_argv(env_node)[0])]),
         "ONNXRUNTIME_NODE_INSTALL": "skip",  # its CUDA download fails offline; CPU binaries are bundled
         "npm_config_cache": str(cache / "npm-cache"),
         "npm_config_update_notifier": "false",
@@ -292,7 +310,7 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
     }
     log(f"exportconf: installing node_harness from its lockfile (ONNXRUNTIME_NODE_INSTALL=skip, npm {npm})")
     t0 = time.perf_counter()
-    _run([str(env_node), str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"], log, cwd=dest,
+    _run([*shim_argv(env_node), str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"], log, cwd=dest,
          env=npm_env, timeout=900)
     npm_ci_s = time.perf_counter() - t0
     log(f"exportconf: npm ci done in {npm_ci_s:.1f} s")

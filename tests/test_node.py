@@ -137,7 +137,7 @@ def test_provisioning_reuses_the_environment(node_env: NodeEnv, shared_cache: Pa
     assert (again.harness / "node_modules" / "onnxruntime-node" / "package.json").is_file()
     assert json.loads((again.root / "ready.json").read_text())["npm_ci_s"] > 0
     # the nodeenv shim runs the discovered Node
-    out = subprocess.run([str(again.node), "--version"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*again.node_argv(), "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "v" + again.found.version
 
 
@@ -384,7 +384,7 @@ def test_preprocessing_identical_in_python_js_and_ts(node_env: NodeEnv, tmp_path
             fs.writeFileSync({json.dumps(str(tmp_path / f'{harness}.bin'))}, Buffer.from(v.data.buffer));
             console.log(JSON.stringify(v.shape));
         """))
-        out = subprocess.run([str(node_env.node), str(script)], capture_output=True, text=True, timeout=120)
+        out = subprocess.run([*node_env.node_argv(), str(script)], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout) == list(expected.shape)
         got = np.fromfile(tmp_path / f"{harness}.bin", dtype="<f4").reshape(expected.shape)
