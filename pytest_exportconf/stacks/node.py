@@ -8,6 +8,7 @@ in ``node_harness/src/harness.mjs`` and ``harness.ts``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -79,6 +80,11 @@ class TfjsGraphModel(NodeRoute):
     def prepare(cls, artifact: Path, out: Path) -> tuple[str, list[str]]:
         from ..node import TFJS_TOOL, tool_bin, tool_env
 
+        # A conversion that failed fails again on the same bytes with the same tool: remember it.
+        memo = cls.tools_root() / "tfjs-failures" / f"{_tree_digest(artifact, TFJS_TOOL)}.txt"
+        if memo.is_file():
+            raise RuntimeError(memo.read_text() + "\n(remembered from an earlier run: same artifact bytes, "
+                               f"same tool; delete {memo} to retry)")
         root = tool_env(cls.tools_root(), "tfjs", TFJS_TOOL, "import tensorflowjs")
         dest = out / "tfjs"
         argv = [str(tool_bin(root, "tensorflowjs_converter")), "--input_format=tf_saved_model",
@@ -90,8 +96,12 @@ class TfjsGraphModel(NodeRoute):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL)
         seconds = time.perf_counter() - t0
         if proc.returncode != 0 or not (dest / "model.json").is_file():
-            raise RuntimeError(f"tensorflowjs_converter failed (exit status {proc.returncode}): "
-                               + _python_error(proc.stderr or proc.stdout))
+            message = (f"tensorflowjs_converter failed (exit status {proc.returncode}): "
+                       + _python_error(proc.stderr or proc.stdout))
+            if proc.returncode == 1:  # the tool's own verdict, not a kill or a crash: deterministic
+                memo.parent.mkdir(parents=True, exist_ok=True)
+                memo.write_text(message)
+            raise RuntimeError(message)
         tool = ", ".join(TFJS_TOOL)
         (dest / "exportconf-conversion.json").write_text(json.dumps({"frictions": [{
             "kind": "extra-toolchain",
@@ -102,6 +112,14 @@ class TfjsGraphModel(NodeRoute):
         size = sum((dest / f).stat().st_size for f in files)
         return "tfjs/model.json", [f"converted by tensorflowjs_converter ({tool}) in {seconds:.1f} s: "
                                    f"{', '.join(files)} ({size:,} bytes)"]
+
+
+def _tree_digest(path: Path, salt: tuple[str, ...]) -> str:
+    h = hashlib.sha256(json.dumps(salt).encode())
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:24]
 
 
 def _python_error(output: str) -> str:
