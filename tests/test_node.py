@@ -343,6 +343,62 @@ def test_python_bridge(node_env: NodeEnv, harness: str, tmp_path: Path) -> None:
         w.close()
 
 
+def test_python_worker_crash_behind_the_bridge(worker: Worker, tmp_path: Path) -> None:
+    """The Python worker dies during a load: that request fails with its log, the harness lives on, and
+    the next bridged request starts a fresh Python worker."""
+    model = _mlp_model(tmp_path / "model.onnx")
+    x = tensors.encode(np.ones((2, 3), np.float32))
+    crashed = _run(worker, "python-bridge:crashing_routes:Crash", model, x)
+    assert crashed["ok"] is False and not crashed.get("crashed"), crashed
+    assert "the Python worker exited (status 3)" in crashed["error"]
+    assert "about to die" in crashed["log"], "the Python worker's stderr joins the harness log"
+    again = _run(worker, "python-bridge:pytest_exportconf.stacks.python:OnnxRuntime", model, x)
+    assert again["ok"], again
+    assert again["bridge"]["spawn_ms"] > 0, "a fresh Python worker"
+    assert worker.starts == 1, "the harness itself never died"
+
+
+def test_terminated_harness_takes_the_python_worker_along(node_env: NodeEnv, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # as runner.Worker does
+    proc = subprocess.Popen(node_env.js_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stdin and proc.stdout
+    req = {"id": 1, "op": "run", "route": "python-bridge:crashing_routes:Hang", "artifact": "/nonexistent",
+           "inputs": tensors.encode(np.ones((1, 3), np.float32)), "input_spec": X_SPEC, "repeats": 1}
+    env_pids: set[int] = set()
+    proc.stdin.write(json.dumps(req) + "\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not env_pids:  # wait for the bridged Python worker
+        time.sleep(0.2)
+        env_pids = _children(proc.pid)
+    assert env_pids, "the harness started a Python worker"
+    time.sleep(1.0)
+    proc.terminate()
+    proc.wait(30)
+    time.sleep(0.5)
+    alive = [p for p in env_pids if _state(p) not in (None, "Z")]
+    assert not alive, f"Python worker(s) {alive} outlived the terminated harness"
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # fields after "pid (comm) "
+
+
+def _state(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
+def _children(pid: int) -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (f := _stat(int(p.name))) is not None and f[1] == str(pid)}
+
+
 @pytest.mark.parametrize("harness", HARNESSES)
 def test_missing_types_friction_only_when_types_are_missing(node_env: NodeEnv, harness: str,
                                                              tmp_path: Path) -> None:

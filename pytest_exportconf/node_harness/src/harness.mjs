@@ -473,9 +473,20 @@ class Bridge {
       this.child.stdin.end(JSON.stringify({ op: "shutdown" }) + "\n");
     }
   }
+
+  kill() {
+    if (this.child && this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
 }
 
 const bridge = new Bridge();
+// Terminated (e.g. by the parent's timeout): take the Python worker along, whatever it is doing.
+for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]]) {
+  process.on(sig, () => {
+    bridge.kill();
+    process.exit(code);
+  });
+}
 
 // ---- the loop ------------------------------------------------------------------------------------------
 async function handle(req) {

@@ -743,9 +743,20 @@ class Bridge {
   stop(): void {
     if (this.child && this.child.exitCode === null) this.child.stdin.end(JSON.stringify({ op: "shutdown" }) + "\n");
   }
+
+  kill(): void {
+    if (this.child && this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
 }
 
 const bridge = new Bridge();
+// Terminated (e.g. by the parent's timeout): take the Python worker along, whatever it is doing.
+for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    bridge.kill();
+    process.exit(128 + (sig === "SIGTERM" ? 15 : sig === "SIGINT" ? 2 : 1));
+  });
+}
 
 // ---- the loop ------------------------------------------------------------------------------------------
 function isRun(req: Request): req is RunRequest {
