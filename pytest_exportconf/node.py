@@ -448,3 +448,34 @@ def tool_env(cache_dir: str | os.PathLike[str], name: str, packages: tuple[str, 
 
 def tool_bin(root: Path, exe: str) -> Path:
     return root / ("Scripts" if os.name == "nt" else "bin") / (exe + (".exe" if os.name == "nt" else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_exportconf.node CACHE_DIR [--node PATH] [--tfjs-tool]``: provision ahead of a run
+    (e.g. in a CI setup step) and print what was found."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pytest_exportconf.node", description=main.__doc__)
+    parser.add_argument("cache_dir", help="the plugin's cache directory (the Node environment goes to CACHE_DIR/node)")
+    parser.add_argument("--node", default=None, help="a node executable or directory (as --exportconf-node)")
+    parser.add_argument("--tfjs-tool", metavar="TOOLS_DIR", nargs="?", const="", default=None,
+                        help="also create the tensorflowjs tool environment (default ~/.cache/exportconf/tools)")
+    args = parser.parse_args(argv)
+    try:
+        env = provision(Path(args.cache_dir) / "node", args.node)
+    except NodeUnavailable as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(json.dumps({"node": str(env.found.path), "version": env.found.version, "source": env.found.source,
+                      "root": str(env.root), "reused": env.reused, "npm_ci_s": env.npm_ci_s,
+                      "js": env.js_argv(), "ts": None if env.ts_error else env.ts_argv()}, indent=1))
+    if args.tfjs_tool is not None:
+        from .stacks.node import TfjsGraphModel
+
+        tools = Path(args.tfjs_tool) if args.tfjs_tool else TfjsGraphModel.tools_root()
+        print(tool_env(tools, "tfjs", TFJS_TOOL, "import tensorflowjs"))
+    return 0 if env.ts_error is None else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -528,3 +528,14 @@ def test_tensorflowjs_conversion_failure_names_the_ops(saved_models: dict[str, A
 
     with pytest.raises(RuntimeError, match=r"tensorflowjs_converter failed .*Unsupported Ops.*StringLower"):
         TfjsGraphModel.prepare(saved_models["lower"], tmp_path)
+
+
+def test_provisioning_command_line(node_env: NodeEnv, shared_cache: Path) -> None:
+    """``python -m pytest_exportconf.node CACHE_DIR``: provision ahead of a run (a CI setup step)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest_exportconf.node", str(shared_cache)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["root"] == str(node_env.root) and info["reused"] is True
+    assert info["ts"][-3].endswith("dist/harness.js") and info["js"][-3].endswith("src/harness.mjs")
+    assert "exportconf: node discovery: PATH: using" in proc.stderr
