@@ -243,10 +243,11 @@ function dependencyClosure(name: string, seen: Set<string> = new Set()): Set<str
 
 function typeFacts(packages: readonly string[], notes: string[], frictions: Friction[]): void {
   const check = typesCheck();
+  const problems: string[] = [];
   for (const p of packages) {
     const where = typeDefinitions(p);
     if (!where) {
-      frictions.push({ kind: "missing-types", detail: `${p} ships no type definitions and has no @types package` });
+      problems.push(`${p} ships no type definitions and has no @types package`);
       continue;
     }
     notes.push(`types: ${p} typed by ${where}`);
@@ -254,12 +255,10 @@ function typeFacts(packages: readonly string[], notes: string[], frictions: Fric
     const broken = Object.entries(check?.packages ?? {}).filter(([pkg]) => closure.has(pkg));
     if (broken.length) {
       const list = broken.map(([pkg, e]) => `${pkg} (${e.errors} errors, e.g. ${e.first})`).join("; ");
-      frictions.push({
-        kind: "missing-types",
-        detail: `${p}'s type definitions do not type-check under strict settings (${check?.command}): ${list}; compiled with skipLibCheck`,
-      });
+      problems.push(`${p}'s type definitions do not type-check under strict settings (${check?.command}): ${list}; compiled with skipLibCheck`);
     }
   }
+  if (problems.length) frictions.push({ kind: "missing-types", detail: problems.join(" | ") });
 }
 
 // ---- preprocessing ---------------------------------------------------------------------------------
