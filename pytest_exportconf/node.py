@@ -281,6 +281,9 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
     link_dir = root / "system-node"
     link_dir.mkdir()
     (link_dir / "node").symlink_to(os.path.realpath(found.path))
+    if importlib.util.find_spec("nodeenv") is None:
+        raise NodeUnavailable(f"nodeenv is not installed in {sys.prefix}: `pip install nodeenv` "
+                              "(exportconf's [all] extra brings it)")
     t0 = time.perf_counter()
     _run([sys.executable, "-m", "nodeenv", "--node=system", "--quiet", str(root / "env")], log,
          env={**os.environ, "PATH": str(link_dir)}, timeout=120)
