@@ -12,7 +12,7 @@ import numpy as np
 from . import rubric, tensors
 from .build import Builder
 from .compare import compare, normalise
-from .concepts import Attempt, Friction, Outcome, ProducerRow
+from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
 from .registry import Registry, Route
 from .runner import Runner
 from .study import study_grade
@@ -70,26 +70,26 @@ class Measurer:
         except RuntimeError as e:
             row.export_error = str(e)
             return row
-        errors = []
-        for rec in build.exports(fmt):
-            if not rec["ok"]:
-                errors.append(f"{rec['variant']}: {rec['error']}")
-                continue
-            if not row.exported:
-                row.exported, row.exporter = True, rec["exporter"]
-                row.size_bytes, row.files = rec["size_bytes"], rec["files"]
-            for route in routes:
-                att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, row.primary)
-                row.attempts.append(att)
-                if att.ok:
-                    row.winner = len(row.attempts) - 1
-                    row.grade = rubric.grade(True, att.frictions)
-                    row.frictions = att.frictions
-                    if rec["variant"] != row.attempts[0].variant:  # a later variant won: size is its own
-                        row.size_bytes, row.files, row.exporter = rec["size_bytes"], rec["files"], rec["exporter"]
-                    row.export_error = "; ".join(errors)
-                    return row
-        row.export_error = "; ".join(errors)
+        exports = build.exports(fmt)
+        row.export_error = "; ".join(f"{r['variant']}: {r['error']}" for r in exports if not r["ok"])
+        exports = [r for r in exports if r["ok"]]
+        if not exports:
+            return row
+        row.exported = True
+        row.size_bytes, row.files, row.exporter = exports[0]["size_bytes"], exports[0]["files"], exports[0]["exporter"]
+        # The ladder: route kinds from the best grade they allow (native) down, and within a kind the
+        # recipe's preferred variant first, so the first pass is also the best grade this producer gets.
+        ladder = [(kind, rec, route) for kind in ROUTE_KINDS for rec in exports for route in routes
+                  if route.kind == kind]
+        for _, rec, route in ladder:
+            att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, row.primary)
+            row.attempts.append(att)
+            if att.ok:
+                row.winner = len(row.attempts) - 1
+                row.grade = rubric.grade(True, att.frictions)
+                row.frictions = att.frictions
+                row.size_bytes, row.files, row.exporter = rec["size_bytes"], rec["files"], rec["exporter"]
+                return row
         return row
 
     def _attempt(self, system: str, entry: Any, variant: dict[str, Any], rec: dict[str, Any],
