@@ -116,6 +116,9 @@ class Measurer:
         }
         resp = self.runner.call(route.runtime, request)
         att.notes.extend(resp.get("notes", []))
+        log = [ln for ln in resp.get("log", "").splitlines() if ln.strip()]
+        if log and route.runtime != "python":  # the harness's own lines; the Python worker's is library noise
+            att.notes.append("harness log: " + " | ".join(log[-5:]))
         att.versions = resp.get("versions", {})
         if not resp.get("ok"):
             att.error = resp.get("error", "unknown error")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ class Worker:
         self._proc = subprocess.Popen(
             self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             text=True, encoding="utf-8", env=env, bufsize=1,
+            start_new_session=True,  # its own process group: killing it takes its children too (the bridge)
         )
         self.starts += 1
         return self._proc
@@ -83,12 +85,12 @@ class Worker:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    proc.kill()
-                    proc.wait()
+                    _kill_group(proc)
                     return self._failed(proc, offset, f"timed out after {timeout:.0f} s; worker killed")
                 line = proc.stdout.readline()
                 if not line:
                     proc.wait()
+                    _kill_group(proc)  # a dead harness may leave a bridge child behind
                     return self._failed(proc, offset, f"worker died (exit status {proc.returncode})")
                 try:
                     resp = json.loads(line)
@@ -114,11 +116,19 @@ class Worker:
                 self._proc.stdin.flush()
                 self._proc.wait(timeout=10)
             except Exception:
-                self._proc.kill()
+                _kill_group(self._proc)
         if self._log:
             self._log.close()
             Path(self._log.name).unlink(missing_ok=True)
         self._proc = None
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 class Runner:

@@ -50,7 +50,8 @@ def test_unknown_names_are_usage_errors(pytester: pytest.Pytester, option: str, 
 
 
 def test_selection_from_ini_and_command_line(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nexportconf_formats = onnx savedmodel\nexportconf_systems = sentiment\n")
+    pytester.makeini("[pytest]\nexportconf_formats = onnx savedmodel\nexportconf_systems = sentiment\n"
+                     "exportconf_stacks = python\n")
     result = pytester.runpytest_subprocess("--exportconf", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["*test_cell[[]sentiment-onnx-python[]]",
                                  "*test_cell[[]sentiment-savedmodel-python[]]"])
@@ -66,7 +67,7 @@ def _results(path: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_real_cells_under_xdist(pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]) -> None:
-    result = run_subprocess("-n", "2", "--exportconf-systems=number_predictor",
+    result = run_subprocess("-n", "2", "--exportconf-systems=number_predictor", "--exportconf-stacks=python",
                             "--exportconf-formats=onnx,torchscript")
     assert result.ret == 0, result.stdout.str()
     out = result.stdout.str()

@@ -118,6 +118,7 @@ def test_pre_exported_artifacts_with_golden_file(pytester: pytest.Pytester,
     pytester.makepyprojecttoml("""
         [tool.pytest.ini_options]
         exportconf_systems = "lin"
+        exportconf_stacks = "python"
         [[tool.exportconf.systems]]
         name = "lin"
         artifacts = {onnx = "models/lin.onnx"}
