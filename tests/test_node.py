@@ -519,7 +519,7 @@ def test_savedmodel_through_tensorflowjs(worker: Worker, route: str, converted_m
     assert any("IO signature read from the graph model: in x float32[-1, 3]" in n for n in resp["notes"])
     assert resp["versions"]["@tensorflow/tfjs"] == "4.22.0"
     if worker.name == "node-ts":  # tfjs's .d.ts files fail strict checking: measured at provisioning
-        assert any(f["kind"] == "missing-types" and "@tensorflow/tfjs-core" in f["detail"]
+        assert any(f["kind"] == "broken-types" and "@tensorflow/tfjs-core" in f["detail"]
                    for f in resp["frictions"])
 
 

@@ -12,7 +12,8 @@
 //   python-bridge:<module:Class>  a Python load worker spawned with child_process, running that route
 //
 // A route whose npm package ships no type definitions (and has no @types package) is recorded as
-// a `missing-types` friction: the typed code had to declare the package's shape by hand.
+// a `missing-types` friction: the typed code had to declare the package's shape by hand; one whose
+// definitions fail strict checking (skipLibCheck off) as `broken-types`.
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
@@ -243,11 +244,12 @@ function dependencyClosure(name: string, seen: Set<string> = new Set()): Set<str
 
 function typeFacts(packages: readonly string[], notes: string[], frictions: Friction[]): void {
   const check = typesCheck();
+  const missing: string[] = [];
   const problems: string[] = [];
   for (const p of packages) {
     const where = typeDefinitions(p);
     if (!where) {
-      problems.push(`${p} ships no type definitions and has no @types package`);
+      missing.push(`${p} ships no type definitions and has no @types package`);
       continue;
     }
     notes.push(`types: ${p} typed by ${where}`);
@@ -258,7 +260,8 @@ function typeFacts(packages: readonly string[], notes: string[], frictions: Fric
       problems.push(`${p}'s type definitions do not type-check under strict settings (${check?.command}): ${list}; compiled with skipLibCheck`);
     }
   }
-  if (problems.length) frictions.push({ kind: "missing-types", detail: problems.join(" | ") });
+  if (missing.length) frictions.push({ kind: "missing-types", detail: missing.join(" | ") });
+  if (problems.length) frictions.push({ kind: "broken-types", detail: problems.join(" | ") });
 }
 
 // ---- preprocessing ---------------------------------------------------------------------------------
