@@ -235,6 +235,25 @@ class Recorder:
         self.state = config.stash[STATE]
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
 
+    def pytest_sessionstart(self) -> None:
+        """Provision the Node stacks once, here, where the user sees it (xdist workers print nowhere;
+        this runs before they start, and they then reuse what it built)."""
+        if not self.controller or not {"javascript", "typescript"} & set(self.state.selection.stacks):
+            return
+        from .node import TFJS_TOOL, NodeRuntimes, tool_env
+        from .stacks.node import TfjsGraphModel
+
+        def log(msg: str) -> None:
+            _log(self.config, msg)
+
+        root = self.state.cache_dir or _default_cache(self.config)
+        try:
+            NodeRuntimes(root / "node", _option(self.config, "node") or None, log=log).env()
+            if "savedmodel" in self.state.selection.formats:
+                tool_env(TfjsGraphModel.tools_root(), "tfjs", TFJS_TOOL, "import tensorflowjs", log=log)
+        except Exception as e:  # the cells that need it fail with this reason; the rest still run
+            log(f"exportconf: JavaScript/TypeScript stacks unavailable: {e}")
+
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:
             return None
