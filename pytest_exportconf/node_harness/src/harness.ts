@@ -380,19 +380,13 @@ async function sessionRoute(req: RunRequest, spec: SessionRouteSpec): Promise<Ru
   const infer = async (): Promise<HostTensor[]> =>
     outputsOf(session, await session.run(feeds(ort, session, preprocess(prep, inputs))));
   try {
-    const outputs = await infer(); // warm-up, kept out of the latency figure
-    const times: number[] = [];
-    for (let i = 0; i < repeatsOf(req); i++) {
-      const t = performance.now();
-      await infer();
-      times.push(performance.now() - t);
-    }
+    const { outputs, p50 } = await timedInference(req, infer);
     return {
       ok: true,
       outputs: outputs.map(encodeTensor),
       import_ms: importMs,
       load_ms: loadMs,
-      p50_ms: median(times),
+      p50_ms: p50,
       notes,
       frictions,
       versions: versions([spec.specifier]),
@@ -400,6 +394,21 @@ async function sessionRoute(req: RunRequest, spec: SessionRouteSpec): Promise<Ru
   } finally {
     await session.release();
   }
+}
+
+// One warm-up call (kept out of the latency figure), then `repeats` timed calls.
+async function timedInference(
+  req: RunRequest,
+  infer: () => Promise<HostTensor[]>,
+): Promise<{ outputs: HostTensor[]; p50: number }> {
+  const outputs = await infer();
+  const times: number[] = [];
+  for (let i = 0; i < repeatsOf(req); i++) {
+    const t = performance.now();
+    await infer();
+    times.push(performance.now() - t);
+  }
+  return { outputs, p50: median(times) };
 }
 
 function repeatsOf(req: RunRequest): number {
@@ -607,19 +616,13 @@ async function tfjsRoute(req: RunRequest, backend: "cpu" | "wasm"): Promise<RunS
     }
   };
   try {
-    const outputs = await infer(); // warm-up, kept out of the latency figure
-    const times: number[] = [];
-    for (let i = 0; i < repeatsOf(req); i++) {
-      const t = performance.now();
-      await infer();
-      times.push(performance.now() - t);
-    }
+    const { outputs, p50 } = await timedInference(req, infer);
     return {
       ok: true,
       outputs: outputs.map(encodeTensor),
       import_ms: importMs,
       load_ms: loadMs,
-      p50_ms: median(times),
+      p50_ms: p50,
       notes,
       frictions,
       versions: versions(packages),
