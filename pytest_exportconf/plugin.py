@@ -7,13 +7,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
 from .concepts import Outcome
 from .state import STATE, Selection, State
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 SUITE = Path(__file__).parent / "conformance"
 PROPERTY = "exportconf_outcome"
@@ -65,13 +68,13 @@ def _option(config: pytest.Config, name: str) -> str:
     return str(value) if value is not None else str(config.getini("exportconf_" + name.replace("-", "_")))
 
 
-def _names(config: pytest.Config, kind: str, registered: dict[str, Any]) -> list[str]:
-    raw = _option(config, kind)
-    names = [n for n in raw.replace(",", " ").split() if n]
+def _names(config: pytest.Config, registry: Registry, kind: str) -> list[str]:
+    """The selected names of one kind (all registered ones by default); unknown ones are a usage error."""
     from .registry import UnknownName
 
+    names = _option(config, kind).replace(",", " ").split()
     try:
-        return config.stash[STATE].registry.check(kind, names) if names else list(registered)
+        return registry.check(kind, names) if names else list(getattr(registry, kind))
     except UnknownName as e:
         raise pytest.UsageError(f"exportconf: {e}") from None
 
@@ -98,13 +101,12 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = _option(config, "cache-dir")
     state = State(
         registry=registry,
-        selection=Selection([], [], [], []),
+        selection=Selection(*(_names(config, registry, k) for k in KINDS)),
         results_path=Path(_option(config, "results")),
         cache_dir=Path(cache) if cache else None,
         timeout=timeout, repeats=repeats, seed=seed,
     )
     config.stash[STATE] = state
-    state.selection = Selection(*(_names(config, k, getattr(registry, k)) for k in KINDS))
     _checks(config, state, proj)
     for kind in ("systems", "formats", "stacks"):
         for name in getattr(registry, kind):
