@@ -65,20 +65,21 @@ def sizes_html(state: State) -> str:
         head = "".join(f"<th>{_e(fw)}</th>" for fw in frameworks)
         rows = []
         for fmt in state.selection.formats:
-            measured = {}
-            for o in state.outcomes.values():
-                if o.system == system and o.format == fmt:
-                    for p in o.producers:
-                        if p.size_bytes is not None:
-                            mark = "<b>{}</b>" if p.primary else "{}"
-                            measured[p.framework] = mark.format(_e(human_size(p.size_bytes)))
+            measured: dict[str, str] = {}
+            # one size per producer: of the export that ran in the first stack of the run (Python first)
+            for stack in state.selection.stacks:
+                o = state.outcomes.get(f"{system}/{fmt}/{stack}")
+                for p in o.producers if o else []:
+                    if p.size_bytes is not None:
+                        mark = "<b>{}</b>" if p.primary else "{}"
+                        measured.setdefault(p.framework, mark.format(_e(human_size(p.size_bytes))))
             cells = "".join(f"<td>{measured.get(fw, '-')}</td>" for fw in frameworks)
             rows.append(f"<tr><th>{_e(state.registry.formats[fmt].label)}</th>"
                         f"<td>{_e(sizes.get(fmt, 'n/a'))}</td>{cells}</tr>")
         parts.append(f"<h4>{_e(system)}</h4><table><tr><th>format</th><th>study (Tables II/III)</th>{head}</tr>"
                      f"{''.join(rows)}</table>")
-    return "<p class='small'>Measured size of each producer's export (bold: the format's primary framework). " \
-           "The variant sized is the one that ran (or the first exported).</p>" + "".join(parts)
+    return "<p class='small'>Measured size of each producer's export (bold: the primary framework): the " \
+           "variant that ran in the first stack measured (Python when selected).</p>" + "".join(parts)
 
 
 def differences_html(state: State) -> str:
