@@ -11,13 +11,12 @@ missing from the run and cells new to the file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rubric
 from .concepts import Outcome
+from .fsutil import atomic_write_text
 
 HEADER = ("# exportconf expectations: one cell per line, 'system/format/stack  grade  # why'.\n"
           "# Written by `pytest --exportconf --exportconf-update`; a worse grade fails the run.\n")
@@ -41,11 +40,7 @@ def write(path: Path, outcomes: dict[str, Outcome], keep: dict[str, str]) -> Non
     lines = {cell: f"{cell:<40} {grade:<3}" for cell, grade in keep.items()}
     for cell, o in outcomes.items():
         lines[cell] = f"{cell:<40} {o.grade:<3} # {o.reason.splitlines()[0][:150]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".expectations-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(HEADER + "".join(lines[c].rstrip() + "\n" for c in sorted(lines)))
-    os.replace(tmp, path)
+    atomic_write_text(path, HEADER + "".join(lines[c].rstrip() + "\n" for c in sorted(lines)))
 
 
 def downgrade(o: Outcome, expected: dict[str, str], path: Path) -> str | None:

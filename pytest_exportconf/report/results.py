@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .. import __version__, rubric, study
+from ..fsutil import atomic_write_text
 from ..state import State
 from .matrix import grade_counts
 
@@ -41,10 +40,4 @@ def results(state: State) -> dict[str, Any]:
 
 
 def write_results(state: State, path: Path) -> None:
-    """Write atomically, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".exportconf-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(results(state), f, indent=1)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(results(state), indent=1))
