@@ -75,7 +75,12 @@ class ModelSystem(System):
             fn = _import(self.factory) if isinstance(self.factory, str) else self.factory
             made = fn()
             model, inputs = (made["model"], made["inputs"]) if isinstance(made, dict) else made
-            self._made = (model, np.asarray(inputs))
+            inputs = np.asarray(inputs)
+            if inputs.dtype == np.float64:  # what every runtime here is fed; numpy's default is float64
+                inputs = inputs.astype(np.float32)
+            if self.framework == "torch":
+                model.eval()  # the reference must not see dropout or batch-norm updates
+            self._made = (model, inputs)
         return self._made
 
     def golden(self) -> tuple[np.ndarray, list[str]]:

@@ -40,8 +40,8 @@ def export_tensorflow(ex: Exportable, out: Path) -> ExportResult:
 def export_torch(ex: Exportable, out: Path) -> ExportResult:
     import torch
 
-    width = ex.input_spec.shape[1]
-    example = torch.zeros((2, int(width or 1)), dtype=getattr(torch, ex.input_spec.dtype))
+    dims = [int(d or 1) for d in ex.input_spec.shape[1:]]
+    example = torch.zeros((2, *dims), dtype=getattr(torch, ex.input_spec.dtype))
     torch.onnx.export(
         ex.model, (example,), str(out / MAIN), input_names=[ex.input_spec.name], output_names=["score"],
         dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=max(OPSET, 18),
