@@ -380,27 +380,18 @@ async function sessionRoute(req: RunRequest, spec: SessionRouteSpec): Promise<Ru
   const infer = async (): Promise<HostTensor[]> =>
     outputsOf(session, await session.run(feeds(ort, session, preprocess(prep, inputs))));
   try {
-    const { outputs, p50 } = await timedInference(req, infer);
-    return {
-      ok: true,
-      outputs: outputs.map(encodeTensor),
-      import_ms: importMs,
-      load_ms: loadMs,
-      p50_ms: p50,
-      notes,
-      frictions,
-      versions: versions([spec.specifier]),
-    };
+    return await timedResponse(req, infer, { importMs, loadMs, notes, frictions, versions: versions([spec.specifier]) });
   } finally {
     await session.release();
   }
 }
 
-// One warm-up call (kept out of the latency figure), then `repeats` timed calls.
-async function timedInference(
+// One warm-up call (kept out of the latency figure), then `repeats` timed calls: the route's answer.
+async function timedResponse(
   req: RunRequest,
   infer: () => Promise<HostTensor[]>,
-): Promise<{ outputs: HostTensor[]; p50: number }> {
+  facts: { importMs: number; loadMs: number; notes: string[]; frictions: Friction[]; versions: Record<string, string> },
+): Promise<RunSuccess> {
   const outputs = await infer();
   const times: number[] = [];
   for (let i = 0; i < repeatsOf(req); i++) {
@@ -408,7 +399,16 @@ async function timedInference(
     await infer();
     times.push(performance.now() - t);
   }
-  return { outputs, p50: median(times) };
+  return {
+    ok: true,
+    outputs: outputs.map(encodeTensor),
+    import_ms: facts.importMs,
+    load_ms: facts.loadMs,
+    p50_ms: median(times),
+    notes: facts.notes,
+    frictions: facts.frictions,
+    versions: facts.versions,
+  };
 }
 
 function repeatsOf(req: RunRequest): number {
@@ -616,17 +616,7 @@ async function tfjsRoute(req: RunRequest, backend: "cpu" | "wasm"): Promise<RunS
     }
   };
   try {
-    const { outputs, p50 } = await timedInference(req, infer);
-    return {
-      ok: true,
-      outputs: outputs.map(encodeTensor),
-      import_ms: importMs,
-      load_ms: loadMs,
-      p50_ms: p50,
-      notes,
-      frictions,
-      versions: versions(packages),
-    };
+    return await timedResponse(req, infer, { importMs, loadMs, notes, frictions, versions: versions(packages) });
   } finally {
     model.dispose();
   }
