@@ -20,8 +20,6 @@ from .registry import Registry
 
 
 def dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
@@ -45,6 +43,7 @@ class Builder:
     registry: Registry
     cache: ArtifactCache
     seed: int = 0
+    _built: dict[tuple[str, str], Build] = field(default_factory=dict)  # this process's entries, read once
     _failed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def key(self, system: str, framework: str) -> dict[str, Any]:
@@ -77,6 +76,8 @@ class Builder:
 
     def get(self, system: str, framework: str) -> Build:
         """The built entry; raises RuntimeError (remembered for the session) if training fails."""
+        if (system, framework) in self._built:
+            return self._built[(system, framework)]
         if (system, framework) in self._failed:
             raise RuntimeError(self._failed[(system, framework)])
         try:
@@ -87,7 +88,8 @@ class Builder:
             msg = f"training {system} with {framework} failed: {type(e).__name__}: {e}"
             self._failed[(system, framework)] = msg
             raise RuntimeError(msg) from e
-        return Build(entry, ArtifactCache.manifest(entry))
+        build = self._built[(system, framework)] = Build(entry, ArtifactCache.manifest(entry))
+        return build
 
     def _build(self, system: str, framework: str, out: Path) -> dict[str, Any]:
         sys_ = self.registry.systems[system]

@@ -60,7 +60,7 @@ class Measurer:
                 out.reason = f"no route runs {fmt} on {stack}"
             else:
                 out.reason = "no route passed: " + _first_error(out.producers)
-        out.status = "pass" if out.grade == "++" else "fail" if out.grade == "--" else "workaround"
+        out.status = rubric.GRADE_STATUS[out.grade]  # type: ignore[assignment]
         return out
 
     def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]]) -> ProducerRow:
@@ -79,9 +79,8 @@ class Measurer:
         row.size_bytes, row.files, row.exporter = exports[0]["size_bytes"], exports[0]["files"], exports[0]["exporter"]
         # The ladder: route kinds from the best grade they allow (native) down, and within a kind the
         # recipe's preferred variant first, so the first pass is also the best grade this producer gets.
-        ladder = [(kind, rec, route) for kind in ROUTE_KINDS for rec in exports for route in routes
-                  if route.kind == kind]
-        for _, rec, route in ladder:
+        ladder = [(rec, route) for kind in ROUTE_KINDS for rec in exports for route in routes if route.kind == kind]
+        for rec, route in ladder:
             att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, row.primary)
             row.attempts.append(att)
             if att.ok:
@@ -92,7 +91,7 @@ class Measurer:
                 return row
         return row
 
-    def _attempt(self, system: str, entry: Any, variant: dict[str, Any], rec: dict[str, Any],
+    def _attempt(self, system: str, entry: Path, variant: dict[str, Any], rec: dict[str, Any],
                  route: type[Route], primary: bool) -> Attempt:
         sys_ = self.registry.systems[system]
         att = Attempt(route=route.name, kind=route.kind, variant=rec["variant"])
@@ -147,12 +146,14 @@ class Measurer:
             att.error = f"outputs differ from the reference: {cmp.detail}"
         return att
 
-
     def _convert(self, route: type[Route], artifact: Path, att: Attempt) -> Path:
-        """Run a converted route's conversion step once per artifact, cached like the exports."""
-        key = {"route": route.target(), "artifact": str(artifact), "mtime": artifact.stat().st_mtime_ns}
+        """Run a converted route's conversion step once per artifact, cached like the exports. Keyed on
+        the conversion itself, so routes sharing it (CPU and WASM backends, JS and TS) convert once."""
+        prepare = route.prepare.__func__  # type: ignore[attr-defined]
+        converter = f"{prepare.__module__}.{prepare.__qualname__}"
+        key = {"converter": converter, "artifact": str(artifact), "mtime": artifact.stat().st_mtime_ns}
         entry = self.builder.cache.get_or_build(
-            f"converted/{route.name}", key,
+            f"converted/{prepare.__qualname__.split('.')[0]}", key,
             lambda out: dict(zip(("main", "notes"), route.prepare(artifact, out), strict=True)),
         )
         manifest = self.builder.cache.manifest(entry)
