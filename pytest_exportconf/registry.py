@@ -7,6 +7,7 @@ would use; nothing else in the project names a concrete format or stack.
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,9 +110,7 @@ class LoadRequest:
     """What a route receives inside its worker process."""
 
     artifact: Path
-    preprocessing: Path | None
-    inputs: np.ndarray
-    input_spec: TensorSpec
+    input_spec: TensorSpec  # what the system feeds (after any separate preprocessing)
 
 
 class Loaded(abc.ABC):
@@ -166,6 +165,17 @@ class Stack:
     name: str
     label: str
     study_column: str  # the study's column (Table IV)
+
+
+def resolve(ref: str) -> Any:
+    """The object an import path ``package.module:attribute.path`` names."""
+    module, sep, attr = ref.partition(":")
+    if not sep or not attr:
+        raise ValueError(f"{ref!r} is not an import path of the form 'package.module:name'")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 class UnknownName(ValueError):

@@ -4,7 +4,6 @@ elsewhere. Declared in ``[tool.exportconf]`` of its pyproject.toml or built in a
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import shutil
 from collections.abc import Callable
@@ -15,20 +14,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .compare import Tolerance, normalise
-from .registry import Exportable, Exporter, ExportResult, Format, System, TensorSpec
+from .registry import Exportable, Exporter, ExportResult, Format, System, TensorSpec, resolve
 
 Task = Literal["regression", "classification"]
 PREBUILT = "prebuilt"  # the framework name of artifacts exported outside exportconf
-
-
-def _import(ref: str) -> Any:
-    module, _, attr = ref.partition(":")
-    if not attr:
-        raise ValueError(f"{ref!r} is not an import path of the form 'package.module:function'")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _digest(paths: list[Path]) -> str:
@@ -72,7 +61,7 @@ class ModelSystem(System):
 
     def _make(self) -> tuple[Any, np.ndarray]:
         if self._made is None:
-            fn = _import(self.factory) if isinstance(self.factory, str) else self.factory
+            fn = resolve(self.factory) if isinstance(self.factory, str) else self.factory
             made = fn()
             model, inputs = (made["model"], made["inputs"]) if isinstance(made, dict) else made
             inputs = np.asarray(inputs)
@@ -97,7 +86,7 @@ class ModelSystem(System):
         return [Exportable(framework, "plain", model, spec, ref)]
 
     def cache_token(self) -> str:
-        fn = _import(self.factory) if isinstance(self.factory, str) else self.factory
+        fn = resolve(self.factory) if isinstance(self.factory, str) else self.factory
         return _digest([Path(inspect.getfile(fn))])
 
     def primary_framework(self, fmt: Format) -> str:

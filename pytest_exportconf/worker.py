@@ -22,28 +22,15 @@ from typing import Any
 from . import tensors
 from .frameworks import package_versions
 from .preprocessing import apply_preprocessing
-from .registry import LoadRequest, PythonRoute, TensorSpec
-
-
-def _route(ref: str) -> PythonRoute:
-    module, _, qualname = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj()
+from .registry import LoadRequest, PythonRoute, TensorSpec, resolve
 
 
 def handle_run(req: dict[str, Any]) -> dict[str, Any]:
-    route = _route(req["route"])
+    route: PythonRoute = resolve(req["route"])()
     spec = req["input_spec"]
     inputs = tensors.decode(req["inputs"])
     prep_path = Path(req["preprocessing"]) if req.get("preprocessing") else None
-    load_req = LoadRequest(
-        artifact=Path(req["artifact"]),
-        preprocessing=prep_path,
-        inputs=inputs,
-        input_spec=TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])),
-    )
+    load_req = LoadRequest(Path(req["artifact"]), TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])))
     t0 = time.perf_counter()
     for module in route.imports:  # the runtime's import, timed apart: it is paid once per process
         importlib.import_module(module)

@@ -38,7 +38,8 @@ def _sklearn_signature(obj: Any) -> str | None:
     return f"pipeline {[name for name, _ in steps]} taking raw text" if steps else None
 
 
-def _keras_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+def _tf_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    """A Keras model or a callable tf.Module: called on a tensor (strings as tf.string)."""
     import tensorflow as tf
 
     return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
@@ -49,18 +50,13 @@ def _keras_signature(obj: Any) -> str | None:
     return f"inputs {[tuple(i.shape) for i in inputs]}" if inputs else None
 
 
-def _tf_module_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
-    import tensorflow as tf
-
-    return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
-
-
 def _tf_module_signature(obj: Any) -> str | None:
     sig = getattr(type(obj).__call__, "input_signature", None)
     return f"input_signature {sig}" if sig else None
 
 
-def _torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+def torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+    """A torch module or TorchScript module, without autograd."""
     import torch
 
     with torch.no_grad():
@@ -68,12 +64,12 @@ def _torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
 
 
 CALLERS: tuple[Caller, ...] = (
-    Caller("keras", lambda o: _module(o) == "keras", _keras_call, _keras_signature),
+    Caller("keras", lambda o: _module(o) == "keras", _tf_call, _keras_signature),
     Caller("torch", lambda o: _module(o) == "torch" or hasattr(o, "_modules") and hasattr(o, "forward"),
-           _torch_call, lambda o: None),  # nn.Module records no input dtype or shape
+           torch_call, lambda o: None),  # nn.Module records no input dtype or shape
     Caller("sklearn", lambda o: hasattr(o, "fit") and (hasattr(o, "predict") or hasattr(o, "predict_proba")),
            _sklearn_call, _sklearn_signature),
-    Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_module_call,
+    Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_call,
            _tf_module_signature),
 )
 

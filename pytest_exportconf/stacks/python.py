@@ -9,7 +9,7 @@ import numpy as np
 
 from ..concepts import Friction
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
-from .objects import caller_for
+from .objects import caller_for, torch_call
 
 STACK = Stack("python", "Python", "python")
 
@@ -136,14 +136,8 @@ class TorchJit(PythonRoute):
 
         module = torch.jit.load(str(req.artifact), map_location="cpu").eval()
         schema = str(module.forward.schema)
-        notes = [f"TorchScript schema: {schema}"]
-
-        def predict(x: np.ndarray) -> list[Any]:
-            with torch.no_grad():
-                return [module(torch.from_numpy(np.ascontiguousarray(x))).numpy()]
-
         frictions = [_supplied(req, f"{schema} declares no dtype or shape")]
-        return _Loaded(predict, notes, frictions)
+        return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}"], frictions)
 
 
 class _ObjectRoute(PythonRoute):
