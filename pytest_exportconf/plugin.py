@@ -185,14 +185,9 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     config = request.config
     state = config.stash[STATE]
-    root = state.cache_dir or _default_cache(config)
-    if {"javascript", "typescript"} & set(state.selection.stacks):
-        from .stacks import node
-
-        node.configure(state.registry, root, node=_option(config, "node") or None,
-                       log=lambda msg: _log(config, msg))
+    assert state.cache_dir is not None, "set at session start"
     runner = Runner(state.timeout, runtimes=state.registry.runtimes)
-    builder = Builder(state.registry, ArtifactCache(root), seed=state.seed)
+    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
 
@@ -238,23 +233,15 @@ class Recorder:
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
 
     def pytest_sessionstart(self) -> None:
-        """Provision the Node stacks once, here, where the user sees it (xdist workers print nowhere;
-        this runs before they start, and they then reuse what it built)."""
-        if not self.controller or not {"javascript", "typescript"} & set(self.state.selection.stacks):
-            return
-        from .node import TFJS_TOOL, NodeRuntimes, tool_env
-        from .stacks.node import TfjsGraphModel
+        """Resolve the cache directory and set up the stacks that need it. On the controller this runs
+        before xdist workers start and prints (workers print nowhere), so provisioning happens there."""
+        from .stacks import node
 
-        def log(msg: str) -> None:
-            _log(self.config, msg)
-
-        root = self.state.cache_dir or _default_cache(self.config)
-        try:
-            NodeRuntimes(root / "node", _option(self.config, "node") or None, log=log).env()
-            if "savedmodel" in self.state.selection.formats:
-                tool_env(TfjsGraphModel.tools_root(), "tfjs", TFJS_TOOL, "import tensorflowjs", log=log)
-        except Exception as e:  # the cells that need it fail with this reason; the rest still run
-            log(f"exportconf: JavaScript/TypeScript stacks unavailable: {e}")
+        state = self.state
+        state.cache_dir = state.cache_dir or _default_cache(self.config)
+        node.setup(state.registry, state.selection.stacks, state.selection.formats, state.cache_dir,
+                   _option(self.config, "node") or None, lambda msg: _log(self.config, msg),
+                   provision_now=self.controller)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:

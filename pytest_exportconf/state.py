@@ -30,7 +30,7 @@ class State:
     registry: Registry
     selection: Selection
     results_path: Path
-    cache_dir: Path | None  # None: under pytest's cache directory
+    cache_dir: Path | None  # None until session start: then pytest's cache directory
     timeout: float
     repeats: int
     seed: int

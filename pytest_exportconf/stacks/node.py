@@ -204,3 +204,23 @@ def configure(registry: Any, cache_dir: str | os.PathLike[str], node: str | os.P
     if tools_dir is not None:
         TfjsGraphModel.tools_dir = Path(tools_dir)
     return runtimes
+
+
+def setup(registry: Any, stacks: list[str], formats: list[str], cache_dir: str | os.PathLike[str],
+          node: str | os.PathLike[str] | None, log: Callable[[str], None], provision_now: bool) -> None:
+    """Session set-up for these stacks, when selected: register their runtimes and, where the user sees
+    it (the controller, before xdist workers start), provision Node and, for SavedModel, the tensorflowjs
+    tool environment. A failure is printed; the cells that need Node then fail with the same reason."""
+    if not {s.name for s in STACKS} & set(stacks):
+        return
+    runtimes = configure(registry, cache_dir, node=node, log=log)
+    if not provision_now:
+        return
+    from ..node import TFJS_TOOL, tool_env
+
+    try:
+        runtimes.env()
+        if TfjsGraphModel.format in formats:
+            tool_env(TfjsGraphModel.tools_root(), "tfjs", TFJS_TOOL, "import tensorflowjs", log=log)
+    except Exception as e:
+        log(f"exportconf: JavaScript/TypeScript stacks unavailable: {e}")
