@@ -237,8 +237,12 @@ def _run(argv: list[str], log: Log, **kw: Any) -> subprocess.CompletedProcess[st
     log("exportconf: $ " + " ".join(argv))
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
     if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip()[-4000:]
-        raise NodeUnavailable(f"`{' '.join(argv)}` failed with exit status {proc.returncode}:\n{out}")
+        from .netenv import hint
+
+        out = (proc.stdout + proc.stderr).strip()
+        why = hint(out)
+        raise NodeUnavailable(f"`{' '.join(argv)}` failed with exit status {proc.returncode}:\n{out[-4000:]}"
+                              + (f"\n{why}" if why else ""))
     return proc
 
 
@@ -435,6 +439,7 @@ def tool_env(cache_dir: str | os.PathLike[str], name: str, packages: tuple[str, 
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     with FileLock(str(root) + ".lock"):
         if (root / READY).is_file():
+            TOOLS_USED[name] = root
             return root
         if root.exists():
             shutil.rmtree(root)
@@ -446,9 +451,34 @@ def tool_env(cache_dir: str | os.PathLike[str], name: str, packages: tuple[str, 
              timeout=timeout)
         _run([str(python), "-c", check], log, timeout=300)
         seconds = time.perf_counter() - t0
-        (root / READY).write_text(json.dumps({"packages": list(packages), "seconds": round(seconds, 1)}))
+        (root / READY).write_text(json.dumps({"packages": list(packages), "seconds": round(seconds, 1),
+                                              "versions": _installed(python)}))
         log(f"exportconf: {name} tool environment ready in {seconds:.0f} s")
+    TOOLS_USED[name] = root
     return root
+
+
+TOOLS_USED: dict[str, Path] = {}  # tool environments this process created or reused, by name
+
+
+def _installed(python: Path) -> dict[str, str]:
+    proc = subprocess.run([str(python), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    try:
+        return {d["name"].lower(): d["version"] for d in json.loads(proc.stdout)}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def tool_info(root: Path) -> dict[str, Any]:
+    """What a tool environment holds: the packages asked for and every version installed (what the
+    converter pinned, e.g. tensorflowjs -> tensorflow 2.19), recorded in each run's results."""
+    ready = root / READY
+    info: dict[str, Any] = json.loads(ready.read_text())
+    if "versions" not in info:  # made by an older exportconf
+        info["versions"] = _installed(tool_bin(root, "python"))
+        ready.write_text(json.dumps(info))
+    return {"packages": info.get("packages", []), "versions": info["versions"]}
 
 
 def tool_bin(root: Path, exe: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -31,12 +32,21 @@ def results(state: State) -> dict[str, Any]:
                       "stacks": state.selection.stacks, "frameworks": state.selection.frameworks},
         "frameworks": {name: fw.versions() for name, fw in reg.frameworks.items()
                        if name in state.selection.frameworks},
+        **({"env": label} if (label := os.environ.get("EXPORTCONF_ENV") or os.environ.get("TOX_ENV_NAME")) else {}),
+        "tools": _tools(),
         "rubric": {"grades": rubric.GRADE_MEANING,
                    "frictions": {k: {"severity": s, "meaning": m} for k, (s, m) in rubric.FRICTIONS.items()}},
         "summary": {"cells": len(state.outcomes), "grades": {g: counts.get(g, 0) for g in rubric.GRADES}},
         "study": {"table_iv": study.TABLE_IV, "sizes": study.SIZES},
         "cells": [o.to_dict() for _, o in sorted(state.outcomes.items())],
     }
+
+
+def _tools() -> dict[str, Any]:
+    """Converter tool environments this run used, with what they pin (tensorflowjs pins tensorflow)."""
+    from ..node import TOOLS_USED, tool_info
+
+    return {name: tool_info(root) for name, root in sorted(TOOLS_USED.items())}
 
 
 def write_results(state: State, path: Path) -> None:
