@@ -34,16 +34,19 @@ def _state(*names: str) -> str:
 def hint(output: str) -> str:
     """A sentence naming the variables to set or pass through, when ``output`` (of npm or pip) shows a TLS
     or proxy failure; empty otherwise."""
-    if m := _NPM_TLS.search(output):
-        return (f"npm could not verify the registry's TLS certificate ({m.group(0)}): a TLS-inspecting proxy "
-                "is likely. Point NODE_EXTRA_CA_CERTS (or npm_config_cafile) at the proxy's CA bundle; under tox, "
-                "pass it through (passenv = NODE_EXTRA_CA_CERTS npm_config_*) [now: "
-                f"{_state('NODE_EXTRA_CA_CERTS', 'npm_config_cafile')}]")
+    # pip's own words first: its message also quotes OpenSSL's 'self-signed certificate in certificate chain'
     if m := _PIP_TLS.search(output):
         return (f"pip could not verify the index's TLS certificate ({m.group(0)}): point PIP_CERT, SSL_CERT_FILE "
                 "or REQUESTS_CA_BUNDLE at the proxy's CA bundle; under tox, pass them through "
                 f"(passenv = PIP_* SSL_CERT_FILE REQUESTS_CA_BUNDLE) [now: "
                 f"{_state('PIP_CERT', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE')}]")
+    if m := _NPM_TLS.search(output):
+        return (f"npm could not verify the registry's TLS certificate ({m.group(0)}): a TLS-inspecting proxy "
+                "is likely. Point NODE_EXTRA_CA_CERTS at the proxy's CA bundle (an npm `cafile` setting, if any, "
+                "replaces Node's CA list: then set npm_config_cafile to a bundle holding it); under tox, pass them "
+                "through "
+                "(passenv = NODE_EXTRA_CA_CERTS npm_config_*) [now: "
+                f"{_state('NODE_EXTRA_CA_CERTS', 'npm_config_cafile')}]")
     if m := _PROXY.search(output):
         return (f"the registry was not reachable ({m.group(0)}): behind a proxy, set HTTPS_PROXY/HTTP_PROXY "
                 "(npm also reads npm_config_proxy/npm_config_https_proxy); under tox, pass them through "
