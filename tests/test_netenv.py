@@ -7,6 +7,7 @@ TLS-inspecting proxy presents to npm); the harness install then fails for real, 
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import ssl
 import subprocess
@@ -100,3 +101,22 @@ def test_pip_tls_failure_names_the_variables(proxy_registry: tuple[str, Path], t
 
 def test_no_hint_for_other_failures() -> None:
     assert hint("npm error code ETARGET\nnpm error notarget No matching version found for foo@9") == ""
+
+
+def test_alternative_node_lockfile_is_checked_and_keys_the_environment(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXPORTCONF_NODE_PACKAGES (the tox.ini node120 env) swaps the harness's package.json + lockfile."""
+    from conftest import ROOT
+
+    from pytest_exportconf.node import lock_digest
+
+    default = lock_digest()
+    monkeypatch.setenv("EXPORTCONF_NODE_PACKAGES", str(tmp_path))
+    with pytest.raises(NodeUnavailable, match="needs package.json and package-lock.json; missing package-lock.json"):
+        (tmp_path / "package.json").write_text("{}")
+        lock_digest()
+    alt = ROOT / "matrix" / "node-ort120-tfjs420"
+    monkeypatch.setenv("EXPORTCONF_NODE_PACKAGES", str(alt))
+    assert lock_digest() != default  # its own Node environment, beside the default one
+    lock = json.loads((alt / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-node"]["version"] == "1.20.1"
