@@ -231,7 +231,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}
 th.run{min-width:9em}
 th .v{display:block;font-weight:normal;font-size:.8em;color:#555}
-td.g{font-family:monospace;font-weight:bold;text-align:center}
+td.g{font-family:monospace;font-weight:bold;font-size:1.1em;text-align:center}
 td.changed{background:#fff3b0;outline:2px solid #d9a400}
 td .delta{display:block;font-family:system-ui,sans-serif;font-weight:normal;font-size:.78em;color:#7a4b00;
   max-width:22em;text-align:left}
