@@ -86,7 +86,7 @@ def diff(old: Results, new: Results) -> Diff:
 def version_changes(old: Results, new: Results) -> list[str]:
     """'tensorflow-cpu 2.16.2 -> 2.21.0' for every recorded version that differs."""
     a, b = old.versions(), new.versions()
-    return [f"{k} {a.get(k, 'absent')} -> {b.get(k, 'absent')}" for k in sorted(set(a) | set(b))
+    return [f"{k} {a.get(k, 'not recorded')} -> {b.get(k, 'not recorded')}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)]
 
 

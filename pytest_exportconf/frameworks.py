@@ -26,8 +26,10 @@ def package_versions(packages: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+# numpy is in every producer's key: a pickle written under numpy 2 does not load under numpy 1.26
+# ("MT19937 is not a known BitGenerator module"), so envs sharing one cache must not share such exports.
 BUILTIN = (
-    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx")),
-    Framework("torch", "PyTorch", ("torch", "onnxscript")),
-    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib")),
+    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "numpy")),
+    Framework("torch", "PyTorch", ("torch", "onnxscript", "numpy")),
+    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib", "numpy")),
 )

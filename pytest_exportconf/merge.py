@@ -55,7 +55,7 @@ class Drift:
         return sorted({c for r in self.runs for c in r.cells})
 
     def differing_versions(self) -> list[str]:
-        """Version keys whose value is not the same in every run (absent counts as a value)."""
+        """Version keys whose value is not the same in every run (not recorded counts as a value)."""
         per_run = [r.versions() for r in self.runs]
         keys = sorted({k for v in per_run for k in v})
         return [k for k in keys if len({v.get(k) for v in per_run}) > 1]
@@ -67,7 +67,7 @@ class Drift:
         out = []
         for r in self.runs:
             v = r.versions()
-            out.append((r.name, [f"{k} {v.get(k, 'absent')}" for k in loud]))
+            out.append((r.name, [f"{k} {v.get(k, 'not recorded')}" for k in loud]))
         return out
 
     def row(self, cell: str) -> list[Entry]:
