@@ -48,6 +48,26 @@ def friction_delta(old: dict[str, Any], new: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def primary_failure(cell: dict[str, Any]) -> str:
+    """Why the format's primary producer did not pass, '' when it did: its export error, else the error of
+    its first failed attempt (what a framework-switch or a worse grade usually comes from)."""
+    for producer in cell.get("producers", []):
+        if not producer.get("primary"):
+            continue
+        if not producer.get("exported", True) and producer.get("export_error"):
+            return f"{producer['framework']} export failed: {producer['export_error']}"
+        if producer.get("winner") is None:
+            errors = [a.get("error", "") for a in producer.get("attempts", []) if a.get("error")]
+            if errors:
+                return f"{producer['framework']} export did not run: {errors[0]}"
+    return ""
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def explain(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """One line on why a cell moved: the friction change, the winning route change, the new reason."""
     if old is None and new is not None:
@@ -61,6 +81,8 @@ def explain(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
         parts.append(f"frictions {delta}")
     if old.get("winner", "") != new.get("winner", ""):
         parts.append(f"route {old.get('winner') or 'none'} -> {new.get('winner') or 'none'}")
+    if (failure := primary_failure(new)) and failure != primary_failure(old):
+        parts.append(_short(failure))
     parts.append(f"now: {new.get('reason', '')}")
     return "; ".join(parts)
 

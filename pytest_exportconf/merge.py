@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diff import friction_delta, version_changes
+from .diff import _short, friction_delta, primary_failure, version_changes
 from .resultsfile import Results, ResultsError, load
 
 # versions that identify a run but never explain drift on their own
@@ -82,6 +82,8 @@ class Drift:
             if prev is not None and prev["grade"] != c["grade"]:
                 e.changed = True
                 parts = [d] if (d := friction_delta(prev, c)) else []
+                if (failure := primary_failure(c)) and failure != primary_failure(prev):
+                    parts.append(_short(failure, 160))
                 if c["grade"] == "--":
                     parts.append(c.get("reason", ""))
                 e.delta = "; ".join(parts) or c.get("reason", "")
