@@ -48,7 +48,9 @@ def hint(output: str) -> str:
                 "(passenv = NODE_EXTRA_CA_CERTS npm_config_*) [now: "
                 f"{_state('NODE_EXTRA_CA_CERTS', 'npm_config_cafile')}]")
     if m := _PROXY.search(output):
-        return (f"the registry was not reachable ({m.group(0)}): behind a proxy, set HTTPS_PROXY/HTTP_PROXY "
+        host = re.search(r"(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT)\s+([\w.-]+\.[a-z]{2,})", output)
+        where = f" {host.group(1)}" if host else ""
+        return (f"a download failed ({m.group(0)}{where}): behind a proxy, set HTTPS_PROXY/HTTP_PROXY "
                 "(npm also reads npm_config_proxy/npm_config_https_proxy); under tox, pass them through "
                 f"(passenv = HTTPS_PROXY HTTP_PROXY NO_PROXY npm_config_*) [now: "
                 f"{_state('HTTPS_PROXY', 'HTTP_PROXY', 'npm_config_https_proxy')}]")

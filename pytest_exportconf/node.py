@@ -327,6 +327,7 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
         "PATH": os.pathsep.join([str(root / "env" / "bin"), os.environ.get("PATH", ""),
                                  os.path.dirname(shim_argv(env_node)[0])]),
         "ONNXRUNTIME_NODE_INSTALL": "skip",  # its CUDA download fails offline; CPU binaries are bundled
+        "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip",  # the same for onnxruntime-node <= 1.2x (the matrix's node120)
         "npm_config_cache": str(cache / "npm-cache"),
         "npm_config_update_notifier": "false",
         "npm_config_fund": "false",

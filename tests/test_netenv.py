@@ -120,3 +120,9 @@ def test_alternative_node_lockfile_is_checked_and_keys_the_environment(tmp_path:
     assert lock_digest() != default  # its own Node environment, beside the default one
     lock = json.loads((alt / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/onnxruntime-node"]["version"] == "1.20.1"
+
+
+def test_unreachable_host_is_named() -> None:
+    # onnxruntime-node 1.20.1's install script, offline (its CUDA download ignores ONNXRUNTIME_NODE_INSTALL)
+    out = "npm error   [cause]: Error: getaddrinfo ENOTFOUND github.com\nnpm error     errno: -3008"
+    assert hint(out).startswith("a download failed (ENOTFOUND github.com): behind a proxy, set HTTPS_PROXY")
