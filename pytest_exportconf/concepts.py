@@ -13,23 +13,37 @@ from typing import Any, Literal
 Severity = Literal["minor", "major"]
 RouteKind = Literal["native", "converted", "bridge", "unofficial"]
 Status = Literal["pass", "workaround", "fail", "error"]
+Source = Literal["observed", "declared"]
+SOURCES: tuple[Source, ...] = ("observed", "declared")
 
 ROUTE_KINDS: tuple[RouteKind, ...] = ("native", "converted", "bridge", "unofficial")
 
 
 @dataclass(frozen=True)
 class Friction:
-    """A recorded fact about what a route needed; severities come from the rubric."""
+    """A recorded fact about what a route needed; severities come from the rubric.
+
+    ``source`` says how it was known: ``observed`` in this run (``evidence`` then holds what was seen:
+    the failed plain attempt and its error, the file found, the command that ran) or ``declared`` (a
+    documented fact of the format or runtime, which ``evidence`` names).
+    """
 
     kind: str
     detail: str = ""
+    source: Source = "observed"
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"friction source {self.source!r}; valid sources: {', '.join(SOURCES)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "detail": self.detail}
+        return {"kind": self.kind, "detail": self.detail, "source": self.source, "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Friction:
-        return cls(kind=d["kind"], detail=d.get("detail", ""))
+        return cls(kind=d["kind"], detail=d.get("detail", ""), source=d.get("source", "observed"),
+                   evidence=d.get("evidence", ""))
 
 
 @dataclass

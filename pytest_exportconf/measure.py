@@ -3,6 +3,7 @@ with the reference, graded by the rubric. Nothing here knows a concrete format o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,22 @@ class Measurer:
                       executes_code_on_load=format_.executes_code_on_load)
         routes = self.registry.routes_for(fmt, stack)
         producers = self.producers(system, fmt)
+        switch: Friction | None = None  # set once the primary framework was measured and did not pass
         for fw in producers:
-            out.producers.append(self._producer(system, fmt, fw, fw == primary, routes))
-        passing = [p for p in out.producers if p.winner is not None]
+            row = self._producer(system, fmt, fw, fw == primary, routes, switch)
+            out.producers.append(row)
+            if row.primary and row.exported and row.winner is None:
+                switch = Friction("framework-switch", f"the primary framework {primary} did not pass on {stack}",
+                                  "observed", f"{primary}: {_first_error([row])}")
+        primary_rows = [p for p in out.producers if p.primary and p.exported]
+        unmeasured = "" if primary_rows else f"primary framework not measured ({primary}: " + (
+            next((p.export_error.splitlines()[0][:200] for p in out.producers if p.primary), "")
+            or "not selected or cannot produce this format") + ")"
+        # The primary framework's pass is the cell's; another producer's only when the primary was not
+        # measured or did not pass (and then it carries the switch).
+        passing = [p for p in primary_rows if p.winner is not None] or [p for p in out.producers
+                                                                         if p.winner is not None]
         if passing:
-            # best grade wins; on a tie the primary framework
             best = min(passing, key=lambda p: (rubric.rank(p.grade), not p.primary))
             att = best.attempts[best.winner or 0]
             out.grade, out.frictions = best.grade, best.frictions
@@ -60,10 +72,13 @@ class Measurer:
                 out.reason = f"no route runs {fmt} on {stack}"
             else:
                 out.reason = "no route passed: " + _first_error(out.producers)
+        if unmeasured:
+            out.reason += f"; {unmeasured}"
         out.status = rubric.GRADE_STATUS[out.grade]  # type: ignore[assignment]
         return out
 
-    def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]]) -> ProducerRow:
+    def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]],
+                  switch: Friction | None) -> ProducerRow:
         row = ProducerRow(framework=fw, primary=primary)
         try:
             build = self.builder.get(system, fw)
@@ -81,7 +96,7 @@ class Measurer:
         # recipe's preferred variant first, so the first pass is also the best grade this producer gets.
         ladder = [(rec, route) for kind in ROUTE_KINDS for rec in exports for route in routes if route.kind == kind]
         for rec, route in ladder:
-            att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, row.primary)
+            att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, switch)
             row.attempts.append(att)
             if att.ok:
                 row.winner = len(row.attempts) - 1
@@ -92,7 +107,7 @@ class Measurer:
         return row
 
     def _attempt(self, system: str, entry: Path, variant: dict[str, Any], rec: dict[str, Any],
-                 route: type[Route], primary: bool) -> Attempt:
+                 route: type[Route], switch: Friction | None) -> Attempt:
         sys_ = self.registry.systems[system]
         att = Attempt(route=route.name, kind=route.kind, variant=rec["variant"])
         att.notes.append(f"exported by {rec['exporter']}: {', '.join(rec['files'])} ({rec['size_bytes']:,} bytes)")
@@ -126,12 +141,12 @@ class Measurer:
             return att
         att.import_ms, att.load_ms, att.p50_ms = resp.get("import_ms"), resp.get("load_ms"), resp.get("p50_ms")
         frictions = [Friction.from_dict(f) for f in rec.get("frictions", []) + resp.get("frictions", [])]
-        frictions += rubric.implied(route.kind)
+        frictions += rubric.implied(route.kind, _kind_evidence(route, att))
         if variant["preprocessing"]:
-            frictions.append(Friction("separate-preprocessing", "preprocessing.json applied by the stack"))
-        if not primary:
-            frictions.append(Friction("framework-switch",
-                                      f"produced by {rec['exporter']}, not the format's primary framework"))
+            frictions.append(Friction("separate-preprocessing", "preprocessing.json applied by the stack",
+                                      "observed", f"the {rec['variant']} variant ran with {variant['preprocessing']}"))
+        if switch is not None:
+            frictions.append(dataclasses.replace(switch, detail=f"{switch.detail}; produced by {rec['exporter']}"))
         att.frictions = _unique(frictions)
         try:
             got = normalise([tensors.decode(t) for t in resp["outputs"]], sys_.task)
@@ -159,6 +174,13 @@ class Measurer:
         manifest = self.builder.cache.manifest(entry)
         att.notes.extend(manifest["notes"])
         return entry / manifest["main"]
+
+
+def _kind_evidence(route: type[Route], att: Attempt) -> str:
+    """What showed a route kind's friction in this attempt: the conversion's notes, the bridged route."""
+    if route.kind == "converted":
+        return next((n for n in att.notes if n.startswith("converted by")), f"{route.name} converted the artifact")
+    return f"{route.name} ran {route.target()} ({route.__module__}.{route.__qualname__})"
 
 
 def _unique(frictions: list[Friction]) -> list[Friction]:

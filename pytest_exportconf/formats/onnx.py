@@ -16,25 +16,31 @@ OPSET = 17
 
 def _external(out: Path) -> list[Friction]:
     extra = sorted(p.name for p in out.iterdir() if p.name != MAIN)
-    return [Friction("external-data-file", f"weights in {', '.join(extra)} beside {MAIN}")] if extra else []
+    return [Friction("external-data-file", f"weights in {', '.join(extra)} beside {MAIN}", "observed",
+                     f"files found in the export directory: {', '.join(extra)}")] if extra else []
 
 
 def export_tensorflow(ex: Exportable, out: Path) -> ExportResult:
     import tf2onnx
 
     notes: list[str] = []
+    fallback: list[Friction] = []
     if hasattr(ex.model, "layers"):  # a Keras model: the documented entry point first
         try:
             proto, _ = tf2onnx.convert.from_keras(ex.model, input_signature=[tf_spec(ex.input_spec)], opset=OPSET)
             (out / MAIN).write_bytes(proto.SerializeToString())
             return ExportResult(MAIN, f"tf2onnx {tf2onnx.__version__} from_keras", notes, _external(out))
         except Exception as e:
-            notes.append(f"tf2onnx.convert.from_keras failed ({type(e).__name__}: {str(e)[:200]}); "
+            error = f"{type(e).__name__}: {str(e)[:300]}"
+            notes.append(f"tf2onnx.convert.from_keras failed ({error}); "
                          "used from_function on a tf.function wrapping the model")
+            fallback.append(Friction("exporter-fallback", "tf2onnx.convert.from_keras failed; "
+                                     "tf2onnx.convert.from_function on a tf.function wrapping the model exported it",
+                                     "observed", f"from_keras raised {error}"))
     fn = serving_function(ex.model, ex.input_spec)
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=[tf_spec(ex.input_spec)], opset=OPSET)
     (out / MAIN).write_bytes(proto.SerializeToString())
-    return ExportResult(MAIN, f"tf2onnx {tf2onnx.__version__} from_function", notes, _external(out))
+    return ExportResult(MAIN, f"tf2onnx {tf2onnx.__version__} from_function", notes, fallback + _external(out))
 
 
 def export_torch(ex: Exportable, out: Path) -> ExportResult:

@@ -55,18 +55,59 @@ def _tf_module_signature(obj: Any) -> str | None:
     return f"input_signature {sig}" if sig else None
 
 
+def _torch_signature(obj: Any) -> str | None:
+    """What an ``nn.Module`` says about its input: an example input it carries (Lightning's
+    ``example_input_array`` convention), or ``forward`` annotations that are complete types (``list[str]``);
+    a ``Tensor`` annotation (or none) names no dtype or shape."""
+    import inspect
+
+    import torch
+
+    example = getattr(obj, "example_input_array", None)
+    if example is not None and hasattr(example, "dtype") and hasattr(example, "shape"):
+        return f"example_input_array {example.dtype}{list(example.shape)}"
+    try:
+        params = list(inspect.signature(obj.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    anns = [p.annotation for p in params]
+    if params and all(a is not inspect.Parameter.empty and a is not torch.Tensor and a != "Tensor"
+                      and "Tensor" not in str(a) for a in anns):
+        return "forward(" + ", ".join(f"{p.name}: {p.annotation}" for p in params) + ")"
+    return None
+
+
+def inspected(obj: Any) -> str:
+    """What inspecting the object showed of its input: the call's Python signature and annotations."""
+    import inspect
+
+    fn_name = next((n for n in ("forward", "predict_proba", "predict", "__call__") if callable(getattr(obj, n, None))),
+                   None)
+    if fn_name is None:
+        return f"{type(obj).__qualname__} has no forward/predict/__call__"
+    try:
+        sig = str(inspect.signature(getattr(obj, fn_name)))
+    except (TypeError, ValueError) as e:
+        sig = f"(signature not readable: {e})"
+    extra = [a for a in ("example_input_array", "n_features_in_", "inputs", "input_signature") if hasattr(obj, a)]
+    return (f"inspected {type(obj).__module__}.{type(obj).__qualname__}.{fn_name}{sig}; "
+            f"input attributes present: {', '.join(extra) or 'none'}")
+
+
 def torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
     """A torch module or TorchScript module, without autograd."""
     import torch
 
     with torch.no_grad():
+        if x.dtype.kind in "OUS":  # text: a torch module takes it as a list of str (List[str] in TorchScript)
+            return [obj([str(t) for t in x.reshape(-1)]).numpy()]
         return [obj(torch.from_numpy(np.ascontiguousarray(x))).numpy()]
 
 
 CALLERS: tuple[Caller, ...] = (
     Caller("keras", lambda o: _module(o) == "keras", _tf_call, _keras_signature),
     Caller("torch", lambda o: _module(o) == "torch" or hasattr(o, "_modules") and hasattr(o, "forward"),
-           torch_call, lambda o: None),  # nn.Module records no input dtype or shape
+           torch_call, _torch_signature),
     Caller("sklearn", lambda o: hasattr(o, "fit") and (hasattr(o, "predict") or hasattr(o, "predict_proba")),
            _sklearn_call, _sklearn_signature),
     Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_call,

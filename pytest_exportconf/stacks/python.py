@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any
 
 import numpy as np
 
 from ..concepts import Friction
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
-from .objects import caller_for, torch_call
+from .objects import caller_for, inspected, torch_call
 
 STACK = Stack("python", "Python", "python")
 
@@ -23,10 +24,30 @@ class _Loaded(Loaded):
     def predict(self, inputs: np.ndarray) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._predict(inputs)]
 
+    def coerced(self, what: str, evidence: str) -> None:
+        """Record an input coercion the route made (once per distinct coercion): a workaround is a friction."""
+        if not any(f.kind == "input-coercion" and f.detail == what for f in self.frictions):
+            self.frictions.append(Friction("input-coercion", what, "observed", evidence))
 
-def _supplied(req: LoadRequest, why: str) -> Friction:
-    shape = ", ".join("N" if d is None else str(d) for d in req.input_spec.shape)
-    return Friction("io-signature-supplied", f"{why}; fed {req.input_spec.dtype}[{shape}] from the system")
+
+def _shape(shape: Any) -> str:
+    return "[" + ", ".join("N" if d is None or isinstance(d, str) else str(d) for d in shape) + "]"
+
+
+def _supplied(req: LoadRequest, why: str, evidence: str) -> Friction:
+    return Friction("io-signature-supplied",
+                    f"{why}; fed {req.input_spec.dtype}{_shape(req.input_spec.shape)} from the system",
+                    "observed", evidence)
+
+
+def _cast(loaded: _Loaded, x: np.ndarray, dtype: Any, model_side: str) -> np.ndarray:
+    """``x`` as ``dtype``, recording the cast when the values' dtype changes (strings stay strings)."""
+    x = np.asarray(x)
+    want = np.dtype(dtype)
+    if x.dtype != want and not (x.dtype.kind in "OUS" and want.kind in "OUS"):
+        loaded.coerced(f"cast the input from {x.dtype} to {want}",
+                       f"the system sends {x.dtype}{list(x.shape)}; {model_side}")
+    return x.astype(want) if x.dtype != want else x
 
 
 class OnnxRuntime(PythonRoute):
@@ -55,14 +76,23 @@ class OnnxRuntime(PythonRoute):
             raise ValueError(f"model has {len(inp)} inputs; the system feeds one")
         name, onnx_type, rank = inp[0].name, inp[0].type, len(inp[0].shape)
         dtype = object if onnx_type == "tensor(string)" else _ONNX_DTYPES[onnx_type]
+        model_side = f"the session's input is {name} {onnx_type} {_shape(inp[0].shape)}"
+        loaded = _Loaded(None, notes)
 
         def predict(x: np.ndarray) -> list[Any]:
-            x = np.asarray(x).astype(dtype)
-            x = x.reshape(x.shape[0], 1) if rank == 2 and x.ndim == 1 else x  # text as an [N, 1] column
+            x = _cast(loaded, x, dtype, model_side)
+            if rank == 2 and x.ndim == 1:  # e.g. skl2onnx's text input: an [N, 1] column
+                loaded.coerced(f"reshaped the input from [{x.shape[0]}] to [{x.shape[0]}, 1]",
+                               f"the system sends {x.dtype}{list(x.shape)}; {model_side}")
+                x = x.reshape(x.shape[0], 1)
             return sess.run(None, {name: x})
 
-        return _Loaded(predict, notes)
+        loaded._predict = predict
+        return loaded
 
+
+# onnxruntime's StringNormalizer failing to construct the locale the graph names
+_LOCALE_ERROR = re.compile(r"Failed to construct locale|_S_create_c_locale")
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
                 "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
@@ -84,16 +114,33 @@ class OnnxRuntimeHostLocale(OnnxRuntime):
         nodes = [n for n in model.graph.node if n.op_type == "StringNormalizer"]
         if not nodes:
             raise RuntimeError("not applicable: the model has no StringNormalizer node")
+        self._asked: set[str] = set()
         for n in nodes:
             for a in [a for a in n.attribute if a.name == "locale"]:
+                self._asked.add(a.s.decode())
                 n.attribute.remove(a)
             n.attribute.append(onnx.helper.make_attribute("locale", self.locale))
         return model.SerializeToString()
 
     def load(self, req: LoadRequest) -> Loaded:
-        loaded = super().load(req)
-        loaded.frictions.append(Friction("environment-locale", f"StringNormalizer locale set to {self.locale}: "
-                                         "the model asks for en_US.UTF-8, which this host lacks"))
+        """Only a detector: the plain load must fail with the locale error, then the patched one runs.
+        Both attempts go into the notes and the friction's evidence."""
+        try:
+            OnnxRuntime.session(self, str(req.artifact))
+        except Exception as e:
+            plain = f"{type(e).__name__}: {e}"
+        else:
+            raise RuntimeError("not applicable: the plain onnxruntime load works, no locale change is needed")
+        if not _LOCALE_ERROR.search(plain):
+            raise RuntimeError(f"not applicable: the plain load failed, but not on a locale: {plain[:300]}")
+        loaded = super().load(req)  # the patched model (model_bytes)
+        assert isinstance(loaded, _Loaded)
+        asked = ", ".join(sorted(self._asked)) or "its default locale"
+        loaded.notes[:0] = [f"attempt 1, plain onnxruntime load: {plain[:600]}",
+                            f"attempt 2, StringNormalizer locale {asked} -> {self.locale}: loaded"]
+        loaded.frictions.append(Friction(
+            "environment-locale", f"StringNormalizer locale changed from {asked} to {self.locale}",
+            "observed", f"plain load failed: {plain[:300]}; patched load with {self.locale} succeeded"))
         return loaded
 
 
@@ -114,13 +161,17 @@ class TfSavedModel(PythonRoute):
                  + "; ".join(f"in {k} {v.dtype.name}{v.shape}" for k, v in specs.items())
                  + f"; out {sorted(fn.structured_outputs)}"]
         (name, spec), = specs.items()
+        model_side = f"signature serving_default takes {name} {spec.dtype.name}{spec.shape}"
+        loaded = _Loaded(None, notes)
 
         def predict(x: np.ndarray) -> list[Any]:
-            value = x.astype(str) if spec.dtype == tf.string else x.astype(spec.dtype.as_numpy_dtype)
+            value = x.astype(str) if spec.dtype == tf.string else _cast(loaded, x, spec.dtype.as_numpy_dtype,
+                                                                         model_side)
             out = fn(**{name: tf.constant(value)})
             return [out[k].numpy() for k in sorted(out)]
 
-        return _Loaded(predict, notes)
+        loaded._predict = predict
+        return loaded
 
 
 class TorchJit(PythonRoute):
@@ -135,9 +186,31 @@ class TorchJit(PythonRoute):
         import torch
 
         module = torch.jit.load(str(req.artifact), map_location="cpu").eval()
-        schema = str(module.forward.schema)
-        frictions = [_supplied(req, f"{schema} declares no dtype or shape")]
-        return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}"], frictions)
+        schema = module.forward.schema
+        args = [a for a in schema.arguments if a.name != "self"]
+        graph_inputs = [i for i in module.graph.inputs()][1:]  # the first is the module itself
+        seen = "; ".join(f"graph input {i.debugName()}: {i.type()} (dtype {_scalar(i.type())}, rank "
+                         f"{_sizes(i.type())})" for i in graph_inputs)
+        # A Tensor argument in a TorchScript schema carries neither dtype nor shape: the system's spec is
+        # what gets fed. A List[str] (say) is a complete type, nothing to supply.
+        open_ = [a.name for a, i in zip(args, graph_inputs, strict=False)
+                 if isinstance(a.type, torch.TensorType) and (_scalar(i.type()) is None or _sizes(i.type()) is None)]
+        frictions = [_supplied(req, f"forward's {', '.join(open_)} is a Tensor of no declared dtype or shape",
+                               f"schema {schema}; {seen}")] if open_ else []
+        return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}; {seen}"], frictions)
+
+
+def _scalar(t: Any) -> Any:
+    import torch
+
+    return t.scalarType() if isinstance(t, torch.TensorType) else "n/a"
+
+
+def _sizes(t: Any) -> Any:
+    """The rank a graph input's type records (None: not recorded); ``sizes()`` asserts on unsized types."""
+    import torch
+
+    return t.dim() if isinstance(t, torch.TensorType) else "n/a"
 
 
 class _ObjectRoute(PythonRoute):
@@ -155,7 +228,10 @@ class _ObjectRoute(PythonRoute):
         if sig:
             notes.append(f"input signature from the object: {sig}")
         else:
-            frictions.append(_supplied(req, f"a {caller.family} object records no input signature"))
+            seen = inspected(obj)
+            notes.append(f"no input signature on the object: {seen}")
+            frictions.append(_supplied(req, f"the deserialised {type(obj).__qualname__} records no input "
+                                            "dtype or shape", seen))
         return _Loaded(lambda x: caller.call(obj, x), notes, frictions)
 
 
