@@ -63,6 +63,7 @@ class Attempt:
     load_ms: float | None = None
     p50_ms: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    snippet: str = ""  # a passing attempt's runnable program in the stack's language (see snippets.py)
 
 
 @dataclass
@@ -98,6 +99,8 @@ class Outcome:
     frictions: list[Friction] = field(default_factory=list)
     study_grade: str | None = None
     executes_code_on_load: bool = False
+    snippet: str = ""  # the winning attempt's runnable program
+    snippet_language: str = ""  # python | javascript | typescript
 
     @property
     def cell(self) -> str:

@@ -14,8 +14,9 @@ from . import rubric, tensors
 from .build import Builder
 from .compare import compare, normalise
 from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
-from .registry import Registry, Route
+from .registry import Registry, Route, TensorSpec
 from .runner import Runner
+from .snippets import LANGUAGES, SnippetContext
 from .study import study_grade
 
 
@@ -62,6 +63,8 @@ class Measurer:
             att = best.attempts[best.winner or 0]
             out.grade, out.frictions = best.grade, best.frictions
             out.winner = f"{best.framework}/{att.variant}/{att.route}"
+            out.snippet = att.snippet
+            out.snippet_language = LANGUAGES.get(stack, "") if att.snippet else ""
             kinds = ", ".join(sorted({f.kind for f in best.frictions})) or "no friction"
             out.reason = f"{att.route} ({att.kind}) on the {best.framework} export, {att.variant}: {kinds}"
         else:
@@ -159,7 +162,30 @@ class Measurer:
         att.ok = cmp.ok
         if not cmp.ok:
             att.error = f"outputs differ from the reference: {cmp.detail}"
+            return att
+        att.snippet = self._snippet(system, route, artifact, entry, variant, att, resp.get("facts") or {})
         return att
+
+    def _snippet(self, system: str, route: type[Route], artifact: Path, entry: Path, variant: dict[str, Any],
+                 att: Attempt, facts: dict[str, str]) -> str:
+        """The passing route's program for this artifact; a route that cannot write one leaves a note."""
+        spec = variant["input_spec"]
+        conversion = [n for n in att.notes if n.startswith("converted by")]
+        ctx = SnippetContext(
+            cell=f"{system}/{route.format}/{route.stack}", route=route.name, artifact=artifact,
+            inputs=tensors.decode(variant["golden"]),
+            input_spec=TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])),
+            preprocessing=entry / variant["preprocessing"] if variant["preprocessing"] else None,
+            facts={str(k): str(v) for k, v in facts.items()}, notes=tuple(conversion),
+        )
+        try:
+            code = route.snippet(ctx)
+        except Exception as e:  # a snippet is a convenience: its failure is a note, not a failed cell
+            att.notes.append(f"no snippet: {type(e).__name__}: {e}")
+            return ""
+        if not code:
+            att.notes.append(f"no snippet: route {route.name} writes none")
+        return code
 
     def _convert(self, route: type[Route], artifact: Path, att: Attempt) -> Path:
         """Run a converted route's conversion step once per artifact, cached like the exports. Keyed on

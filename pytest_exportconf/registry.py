@@ -20,6 +20,7 @@ from .frameworks import Framework
 
 if TYPE_CHECKING:
     from .compare import Tolerance
+    from .snippets import SnippetContext
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,13 @@ class Route(abc.ABC):
         ``out`` (a fresh cache entry); return the converted artifact's path relative to ``out`` and notes."""
         raise NotImplementedError(f"{cls.__name__} is a {cls.kind} route and converts nothing")
 
+    @classmethod
+    def snippet(cls, ctx: SnippetContext) -> str:
+        """A minimal self-contained program in the stack's language that loads ``ctx.artifact`` the way
+        this route does and prints its outputs for the golden inputs (see ``snippets.py``); "" if the
+        route writes none."""
+        return ""
+
 
 class PythonRoute(Route):
     """A route run inside the Python load worker (``pytest_exportconf.worker``)."""
@@ -158,6 +166,19 @@ class PythonRoute(Route):
     @classmethod
     def target(cls) -> str:
         return f"{cls.__module__}:{cls.__qualname__}"
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]] | None:
+        """The imports and the body of this route's Python program: the body loads ``ARTIFACT`` and sets
+        ``outputs`` from ``x``. Also what a bridge from another stack runs."""
+        return None
+
+    @classmethod
+    def snippet(cls, ctx: SnippetContext) -> str:
+        from .snippets import python_program
+
+        parts = cls.snippet_parts(ctx)
+        return python_program(ctx, *parts) if parts else ""
 
 
 @dataclass(frozen=True)

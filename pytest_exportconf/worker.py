@@ -58,6 +58,7 @@ def handle_run(req: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": statistics.median(timings),
         "notes": loaded.notes,
         "frictions": [f.to_dict() for f in loaded.frictions],
+        "facts": getattr(loaded, "facts", {}),  # what the load found, for the cell's snippet
         "versions": package_versions(route.packages) | {"python": sys.version.split()[0]},
     }
 

@@ -46,12 +46,30 @@ def export_tensorflow(ex: Exportable, out: Path) -> ExportResult:
 def export_torch(ex: Exportable, out: Path) -> ExportResult:
     import torch
 
+    if ex.input_spec.dtype == "string":  # a module taking List[str]: what does the exporter make of it?
+        return _export_torch_text(ex, out)
     dims = [int(d or 1) for d in ex.input_spec.shape[1:]]
     example = torch.zeros((2, *dims), dtype=getattr(torch, ex.input_spec.dtype))
     torch.onnx.export(
         ex.model, (example,), str(out / MAIN), input_names=[ex.input_spec.name], output_names=["score"],
         dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=max(OPSET, 18),
     )
+    return ExportResult(MAIN, f"torch.onnx.export (dynamo) {torch.__version__}", [], _external(out))
+
+
+def _export_torch_text(ex: Exportable, out: Path) -> ExportResult:
+    """torch.onnx.export on a text module: it traces the example strings into constants and writes a
+    graph with no text input. Checked, not assumed: such a graph is refused with what it holds."""
+    import onnx
+    import torch
+
+    torch.onnx.export(ex.model, (["an example review", "another one"],), str(out / MAIN),
+                      input_names=[ex.input_spec.name], output_names=["score"], opset_version=max(OPSET, 18))
+    graph = onnx.load(str(out / MAIN), load_external_data=False).graph
+    if not graph.input:
+        raise RuntimeError(f"torch.onnx.export {torch.__version__} wrote a graph with no inputs "
+                           f"({len(graph.node)} nodes): the example text was traced into constants, the "
+                           "preprocessing did not become graph ops")
     return ExportResult(MAIN, f"torch.onnx.export (dynamo) {torch.__version__}", [], _external(out))
 
 

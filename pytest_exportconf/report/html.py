@@ -32,7 +32,29 @@ def _grade(g: str) -> str:
 def _frictions(o_frictions: list[Any]) -> str:
     if not o_frictions:
         return "no friction"
-    return ", ".join(f"{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]})" for f in o_frictions)
+    return ", ".join(f"<span title='{_e(f.evidence)}'>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}, "
+                     f"{_e(f.source)})</span>" for f in o_frictions)
+
+
+def _evidence(f: Any) -> str:
+    label = "evidence" if f.source == "observed" else "documented fact"
+    return f" <span class='small'>[{label}: {_e(f.evidence[:600])}]</span>" if f.evidence else ""
+
+
+def frictions_html(frictions: list[Any]) -> str:
+    """The winning attempt's frictions, each with its source (observed / declared) and evidence."""
+    if not frictions:
+        return "<p class='small'>No friction.</p>"
+    items = "".join(f"<li><b>{_e(f.kind)}</b> ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}, {_e(f.source)}): "
+                    f"{_e(f.detail)}{_evidence(f)}</li>" for f in frictions)
+    return f"<ul class='small'>{items}</ul>"
+
+
+def snippet_html(o: Outcome) -> str:
+    if not o.snippet:
+        return ""
+    return (f"<details><summary>Runnable snippet ({_e(o.snippet_language)}, generated from the winning route "
+            f"<code>{_e(o.winner)}</code>)</summary><pre class='small'>{_e(o.snippet)}</pre></details>")
 
 
 def matrix_html(state: State) -> str:
@@ -88,8 +110,8 @@ def differences_html(state: State) -> str:
         if not o.study_grade or o.study_grade == o.grade:
             continue
         better = rubric.rank(o.grade) < rubric.rank(o.study_grade)
-        why = "".join(f"<li>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}): {_e(f.detail)}</li>"
-                      for f in o.frictions)
+        why = "".join(f"<li>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}, {_e(f.source)}): "
+                      f"{_e(f.detail)}{_evidence(f)}</li>" for f in o.frictions)
         why = f"<ul>{why}</ul>" if why else " nothing got in the way."
         failed = [f"{p.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:160]}"
                   for p in o.producers for a in p.attempts if not a.ok and a.error]
@@ -114,7 +136,7 @@ def _attempt_row(a: Attempt) -> str:
 
 
 def notes_html(o: Outcome) -> str:
-    parts = [f"<p>{_e(o.reason)}</p>"]
+    parts = [f"<p>{_e(o.reason)}</p>", frictions_html(o.frictions), snippet_html(o)]
     if o.executes_code_on_load:
         parts.append("<p class='small'>Security: this format can execute code when loaded "
                      "(reported beside the grade, not part of it).</p>")

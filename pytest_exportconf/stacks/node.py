@@ -16,11 +16,15 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..concepts import RouteKind
 from ..registry import PythonRoute, Route, Stack
+from ..snippets import js_print_type
 from . import python as py
+
+if TYPE_CHECKING:
+    from ..snippets import SnippetContext
 
 JAVASCRIPT = Stack("javascript", "JavaScript", "javascript")
 TYPESCRIPT = Stack("typescript", "TypeScript", "typescript")
@@ -34,6 +38,39 @@ class NodeRoute(Route):
 
     packages: ClassVar[tuple[str, ...]] = ()  # npm packages; the harness reports their versions
 
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext, ts: bool) -> tuple[list[str], list[str]] | None:
+        """Imports and body of this route's JS/TS program (see ``snippets.js_program``)."""
+        return None
+
+    @classmethod
+    def snippet(cls, ctx: SnippetContext) -> str:
+        from ..snippets import js_program
+
+        ts = cls.stack == "typescript"
+        parts = cls.snippet_parts(ctx, ts)
+        return js_program(ctx, ts, *parts) if parts else ""
+
+
+def _ort_snippet(ctx: SnippetContext, ts: bool, package: str, create: list[str]) -> tuple[list[str], list[str]]:
+    dtype = "string" if ctx.text else ctx.input_spec.dtype
+    data = "DATA" if ctx.text else "Float32Array.from(DATA)" if dtype == "float32" else "DATA"
+    pt = js_print_type(ts)
+    return [f'import * as ort from "{package}";'], [
+        *create,
+        "const name = session.inputNames[0] ?? \"\";",
+        "const meta = session.inputMetadata[0];  // the IO signature the session carries",
+        "const rank = meta !== undefined && meta.isTensor ? meta.shape.length : SHAPE.length;",
+        "const dims = rank === 2 && SHAPE.length === 1 ? [SHAPE[0] ?? 0, 1] : SHAPE;  // an [N, 1] column",
+        f'const results = await session.run({{ [name]: new ort.Tensor("{dtype}", {data}, dims) }});',
+        f"const printed{pt} = session.outputNames.map((n) => {{",
+        "  const t = results[n];",
+        "  if (t === undefined) throw new Error(`no output ${n}`);",
+        "  return { shape: t.dims.map(Number), data: Array.from(t.data as ArrayLike<number>, Number) };"
+        if ts else "  return { shape: t.dims.map(Number), data: Array.from(t.data, Number) };",
+        "});",
+    ]
+
 
 class OnnxRuntimeNode(NodeRoute):
     """ONNX Runtime's Node.js binding (N-API, CPU); IO signature from ``session.inputMetadata``."""
@@ -43,6 +80,11 @@ class OnnxRuntimeNode(NodeRoute):
     format = "onnx"
     packages = ("onnxruntime-node",)
 
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext, ts: bool) -> tuple[list[str], list[str]]:
+        create = ["const session = await ort.InferenceSession.create(ARTIFACT);"]
+        return _ort_snippet(ctx, ts, "onnxruntime-node", create)
+
 
 class OnnxRuntimeWeb(NodeRoute):
     """ONNX Runtime compiled to WebAssembly, run in Node; external ``.data`` files via ``externalData``."""
@@ -51,6 +93,22 @@ class OnnxRuntimeWeb(NodeRoute):
     kind: ClassVar[RouteKind] = "native"
     format = "onnx"
     packages = ("onnxruntime-web",)
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext, ts: bool) -> tuple[list[str], list[str]]:
+        folder = ctx.artifact.parent
+        external = sorted(p.name for p in folder.iterdir()
+                          if p.name != ctx.artifact.name and p.suffix in (".data", ".bin")) if folder.is_dir() else []
+        create = ["ort.env.wasm.numThreads = 1;"]
+        options = '{ executionProviders: ["wasm"] }'
+        if external:  # onnxruntime-web cannot open files itself: pass them as externalData
+            create.append("const externalData = " + json.dumps(external) + ".map((p) => ({ path: p, data: "
+                          "new Uint8Array(fs.readFileSync(path.join(path.dirname(ARTIFACT), p))) }));")
+            options = '{ executionProviders: ["wasm"], externalData }'
+        create.append("const session = await ort.InferenceSession.create("
+                      f"new Uint8Array(fs.readFileSync(ARTIFACT)), {options});")
+        imports, body = _ort_snippet(ctx, ts, "onnxruntime-web", create)
+        return ['import fs from "node:fs";', 'import path from "node:path";', *imports], body
 
 
 class TfjsGraphModel(NodeRoute):
@@ -65,6 +123,43 @@ class TfjsGraphModel(NodeRoute):
     format = "savedmodel"
     packages: ClassVar[tuple[str, ...]] = ("@tensorflow/tfjs",)
     tools_dir: ClassVar[Path | None] = None  # set by configure(); else see tools_root()
+    backend: ClassVar[str] = "cpu"
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext, ts: bool) -> tuple[list[str], list[str]]:
+        imports = ['import fs from "node:fs";', 'import path from "node:path";',
+                   'import * as tf from "@tensorflow/tfjs";']
+        body: list[str] = []
+        if cls.backend == "wasm":
+            imports += ['import { createRequire } from "node:module";',
+                        'import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";']
+            body += ["// in Node the .wasm files are read from the package's own dist directory",
+                     'const wasmMain = createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm");',
+                     'setWasmPaths(path.join(path.dirname(wasmMain), path.sep));']
+        dtype = "string" if ctx.text else ctx.input_spec.dtype
+        pt = js_print_type(ts)
+        body += [
+            f'if (!(await tf.setBackend("{cls.backend}"))) throw new Error("backend {cls.backend} did not start");',
+            "const json = JSON.parse(fs.readFileSync(ARTIFACT, \"utf8\"));",
+            f"const groups{': {{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }}[]' if ts else ''} = "
+            "json.weightsManifest;",
+            "const shards = groups.flatMap((g) => g.paths.map((p) =>",
+            "  fs.readFileSync(path.join(path.dirname(ARTIFACT), p))));",
+            "const all = Buffer.concat(shards);",
+            "const model = await tf.loadGraphModel(tf.io.fromMemory({ ...json,",
+            "  weightSpecs: groups.flatMap((g) => g.weights),",
+            "  weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) }));",
+            "const input = model.inputs[0];",
+            "if (input === undefined) throw new Error(\"the graph model has no input\");",
+            "const dims = (input.shape ?? []).length === 2 && SHAPE.length === 1 ? [SHAPE[0] ?? 0, 1] : SHAPE;",
+            f'const x = tf.tensor(DATA{" as number[]" if ts and not ctx.text else ""}, dims, "{dtype}");',
+            "const out = await model.executeAsync({ [input.name]: x }, model.outputs.map((o) => o.name));",
+            f"const list{': tf.Tensor[]' if ts else ''} = Array.isArray(out) ? out : [out];",
+            f"const printed{pt} = [];",
+            "for (const t of list) printed.push({ shape: t.shape, data: Array.from(await t.data()" +
+            (" as ArrayLike<number>" if ts else "") + ", Number) });",
+        ]
+        return imports, body
 
     @classmethod
     def tools_root(cls) -> Path:
@@ -138,6 +233,7 @@ class TfjsGraphModelWasm(TfjsGraphModel):
 
     name = "tfjs-graph-model-wasm"
     packages = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm")
+    backend: ClassVar[str] = "wasm"
 
 
 class PythonBridge(NodeRoute):
@@ -154,6 +250,24 @@ class PythonBridge(NodeRoute):
     @classmethod
     def target(cls) -> str:
         return f"{cls.name}:{cls.python_route.target()}"
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext, ts: bool) -> tuple[list[str], list[str]] | None:
+        from ..snippets import python_program
+
+        parts = cls.python_route.snippet_parts(ctx)
+        if parts is None:
+            return None
+        program = python_program(ctx, *parts, from_stdin=True)
+        pt = js_print_type(ts)
+        return ['import { execFileSync } from "node:child_process";'], [
+            "// the Python program the bridge runs: the model is loaded by Python, fed over stdin",
+            f"const PROGRAM = {json.dumps(program)};",
+            'const python = process.env.PYTHON ?? "python3";',
+            "const sent = JSON.stringify({ shape: SHAPE, data: Array.from(DATA) });",
+            f"const printed{pt} = JSON.parse(",
+            '  execFileSync(python, ["-c", PROGRAM], { input: sent, encoding: "utf8" }));',
+        ]
 
 
 def _bridge(fmt: str, python_route: type[PythonRoute]) -> type[PythonBridge]:

@@ -19,6 +19,7 @@ class Caller:
     matches: Callable[[Any], bool]
     call: Callable[[Any, np.ndarray], list[np.ndarray]]
     signature: Callable[[Any], str | None]  # the input signature the object carries, if any
+    facts: Callable[[Any], dict[str, str]] = lambda obj: {}  # what a snippet needs to call it the same way
 
 
 def _module(obj: Any) -> str:
@@ -109,7 +110,8 @@ CALLERS: tuple[Caller, ...] = (
     Caller("torch", lambda o: _module(o) == "torch" or hasattr(o, "_modules") and hasattr(o, "forward"),
            torch_call, _torch_signature),
     Caller("sklearn", lambda o: hasattr(o, "fit") and (hasattr(o, "predict") or hasattr(o, "predict_proba")),
-           _sklearn_call, _sklearn_signature),
+           _sklearn_call, _sklearn_signature,
+           lambda o: {"method": "predict_proba" if hasattr(o, "predict_proba") else "predict"}),
     Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_call,
            _tf_module_signature),
 )
@@ -121,3 +123,28 @@ def caller_for(obj: Any) -> Caller:
             return c
     raise TypeError(f"do not know how to call a {type(obj).__module__}.{type(obj).__qualname__}; "
                     f"known families: {', '.join(c.family for c in CALLERS)}")
+
+
+# ---- snippets: the same calls, written out (see pytest_exportconf/snippets.py) ----------------------------
+
+def torch_snippet(name: str, text: bool) -> list[str]:
+    arg = "[str(t) for t in x.reshape(-1)]" if text else "torch.from_numpy(np.ascontiguousarray(x))"
+    return ["with torch.no_grad():", f"    outputs = [{name}({arg}).numpy()]"]
+
+
+def _snippet_sklearn(ctx: Any) -> tuple[list[str], list[str]]:
+    data = "[str(t) for t in x.reshape(-1)]" if ctx.text else "x"
+    return [], [f"outputs = [model.{ctx.facts.get('method', 'predict')}({data})]"]
+
+
+def _snippet_tf(ctx: Any) -> tuple[list[str], list[str]]:
+    value = "x.astype(str)" if ctx.text else "x"
+    return ["import tensorflow as tf"], [f"outputs = [np.asarray(model(tf.constant({value})))]"]
+
+
+SNIPPET_CALLS: dict[str, Callable[[Any], tuple[list[str], list[str]]]] = {
+    "sklearn": _snippet_sklearn,
+    "keras": _snippet_tf,
+    "tf.Module": _snippet_tf,
+    "torch": lambda ctx: (["import torch"], torch_snippet("model", ctx.text)),
+}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pickle
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..concepts import Friction
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
-from .objects import caller_for, inspected, torch_call
+from .objects import SNIPPET_CALLS, caller_for, inspected, torch_call, torch_snippet
+
+if TYPE_CHECKING:
+    from ..snippets import SnippetContext
 
 STACK = Stack("python", "Python", "python")
 
@@ -20,6 +23,7 @@ class _Loaded(Loaded):
         self._predict = predict
         self.notes = notes
         self.frictions = frictions or []
+        self.facts: dict[str, str] = {}
 
     def predict(self, inputs: np.ndarray) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._predict(inputs)]
@@ -90,9 +94,24 @@ class OnnxRuntime(PythonRoute):
         loaded._predict = predict
         return loaded
 
+    @classmethod
+    def snippet_session(cls) -> list[str]:
+        return ['session = ort.InferenceSession(ARTIFACT, providers=["CPUExecutionProvider"])']
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
+        return ["import onnxruntime as ort"], [
+            *cls.snippet_session(),
+            "inp = session.get_inputs()[0]  # the IO signature the session carries",
+            "if len(inp.shape) == 2 and x.ndim == 1:",
+            "    x = x.reshape(-1, 1)  # the model takes an [N, 1] column",
+            "outputs = session.run(None, {inp.name: x})",
+        ]
+
 
 # onnxruntime's StringNormalizer failing to construct the locale the graph names
 _LOCALE_ERROR = re.compile(r"Failed to construct locale|_S_create_c_locale")
+_LOCALE_NAME = re.compile(r"locale with name:([^:\s]+)")
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
                 "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
@@ -122,6 +141,21 @@ class OnnxRuntimeHostLocale(OnnxRuntime):
             n.attribute.append(onnx.helper.make_attribute("locale", self.locale))
         return model.SerializeToString()
 
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
+        imports, body = super().snippet_parts(ctx)
+        return ["import onnx", *imports], body
+
+    @classmethod
+    def snippet_session(cls) -> list[str]:
+        return ["model = onnx.load(ARTIFACT)",
+                "for node in model.graph.node:  # the graph names a locale this host may lack (en_US.UTF-8)",
+                '    if node.op_type == "StringNormalizer":',
+                '        for a in [a for a in node.attribute if a.name == "locale"]:',
+                "            node.attribute.remove(a)",
+                f'        node.attribute.append(onnx.helper.make_attribute("locale", "{cls.locale}"))',
+                'session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])']
+
     def load(self, req: LoadRequest) -> Loaded:
         """Only a detector: the plain load must fail with the locale error, then the patched one runs.
         Both attempts go into the notes and the friction's evidence."""
@@ -135,7 +169,9 @@ class OnnxRuntimeHostLocale(OnnxRuntime):
             raise RuntimeError(f"not applicable: the plain load failed, but not on a locale: {plain[:300]}")
         loaded = super().load(req)  # the patched model (model_bytes)
         assert isinstance(loaded, _Loaded)
-        asked = ", ".join(sorted(self._asked)) or "its default locale"
+        named = _LOCALE_NAME.search(plain)
+        asked = ", ".join(sorted(self._asked)) or (f"{named.group(1)} (no locale attribute: onnxruntime's default)"
+                                                   if named else "onnxruntime's default")
         loaded.notes[:0] = [f"attempt 1, plain onnxruntime load: {plain[:600]}",
                             f"attempt 2, StringNormalizer locale {asked} -> {self.locale}: loaded"]
         loaded.frictions.append(Friction(
@@ -173,6 +209,16 @@ class TfSavedModel(PythonRoute):
         loaded._predict = predict
         return loaded
 
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
+        value = "x.astype(str)" if ctx.text else "x"
+        return ["import tensorflow as tf"], [
+            'fn = tf.saved_model.load(ARTIFACT).signatures["serving_default"]',
+            "(name, spec), = fn.structured_input_signature[1].items()",
+            f"out = fn(**{{name: tf.constant({value})}})",
+            "outputs = [out[k].numpy() for k in sorted(out)]",
+        ]
+
 
 class TorchJit(PythonRoute):
     name = "torch.jit"
@@ -198,6 +244,11 @@ class TorchJit(PythonRoute):
         frictions = [_supplied(req, f"forward's {', '.join(open_)} is a Tensor of no declared dtype or shape",
                                f"schema {schema}; {seen}")] if open_ else []
         return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}; {seen}"], frictions)
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
+        return ["import torch"], ['module = torch.jit.load(ARTIFACT, map_location="cpu").eval()',
+                                  *torch_snippet("module", ctx.text)]
 
 
 def _scalar(t: Any) -> Any:
@@ -232,7 +283,23 @@ class _ObjectRoute(PythonRoute):
             notes.append(f"no input signature on the object: {seen}")
             frictions.append(_supplied(req, f"the deserialised {type(obj).__qualname__} records no input "
                                             "dtype or shape", seen))
-        return _Loaded(lambda x: caller.call(obj, x), notes, frictions)
+        loaded = _Loaded(lambda x: caller.call(obj, x), notes, frictions)
+        loaded.facts = {"family": caller.family, **caller.facts(obj)}
+        return loaded
+
+    @classmethod
+    def snippet_read(cls) -> tuple[list[str], list[str]]:
+        raise NotImplementedError
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]] | None:
+        family = ctx.facts.get("family")
+        call = SNIPPET_CALLS.get(family or "")
+        if call is None:
+            return None
+        imports, read = cls.snippet_read()
+        call_imports, body = call(ctx)
+        return [*imports, *call_imports], [*read, *body]
 
 
 class PickleLoad(_ObjectRoute):
@@ -240,6 +307,10 @@ class PickleLoad(_ObjectRoute):
     kind = "native"
     format = "pickle"
     stack = "python"
+
+    @classmethod
+    def snippet_read(cls) -> tuple[list[str], list[str]]:
+        return ["import pickle"], ['with open(ARTIFACT, "rb") as f:', "    model = pickle.load(f)"]
 
     def read(self, req: LoadRequest) -> Any:
         with open(req.artifact, "rb") as f:
@@ -253,6 +324,10 @@ class JoblibLoad(_ObjectRoute):
     stack = "python"
     imports = ("joblib",)
     packages = ("joblib",)
+
+    @classmethod
+    def snippet_read(cls) -> tuple[list[str], list[str]]:
+        return ["import joblib"], ["model = joblib.load(ARTIFACT)"]
 
     def read(self, req: LoadRequest) -> Any:
         import joblib
