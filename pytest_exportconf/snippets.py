@@ -130,7 +130,10 @@ function tfidf(spec{ts_spec}, texts{ts_texts}){ts_ret} {
 def _tfidf_js(ts: bool) -> str:
     t = {"ts_spec": ": { vocabulary: Record<string, number>; idf: number[] }", "ts_texts": ": string[]",
          "ts_ret": ": Float32Array", "ts_text": ": string", "ts_i": ": number", "ts_c": ": string"}
-    return JS_TFIDF.format(**{k: (v if ts else "") for k, v in t.items()})
+    code = JS_TFIDF
+    for k, v in t.items():
+        code = code.replace("{" + k + "}", v if ts else "")
+    return code
 
 
 def js_inputs(ctx: SnippetContext, ts: bool) -> list[str]:

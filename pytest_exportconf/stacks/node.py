@@ -141,7 +141,7 @@ class TfjsGraphModel(NodeRoute):
         body += [
             f'if (!(await tf.setBackend("{cls.backend}"))) throw new Error("backend {cls.backend} did not start");',
             "const json = JSON.parse(fs.readFileSync(ARTIFACT, \"utf8\"));",
-            f"const groups{': {{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }}[]' if ts else ''} = "
+            f"const groups{': { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]' if ts else ''} = "
             "json.weightsManifest;",
             "const shards = groups.flatMap((g) => g.paths.map((p) =>",
             "  fs.readFileSync(path.join(path.dirname(ARTIFACT), p))));",
