@@ -206,6 +206,10 @@ def _kind_evidence(route: type[Route], att: Attempt) -> str:
     """What showed a route kind's friction in this attempt: the conversion's notes, the bridged route."""
     if route.kind == "converted":
         return next((n for n in att.notes if n.startswith("converted by")), f"{route.name} converted the artifact")
+    if route.kind == "unofficial":  # declared: whose runtime it is is a documented fact, not a measurement
+        doc = (route.__doc__ or "").strip().splitlines()
+        return (f"{route.__module__}.{route.__qualname__} is registered as an unofficial runtime"
+                + (f": {doc[0]}" if doc else ""))
     return f"{route.name} ran {route.target()} ({route.__module__}.{route.__qualname__})"
 
 
