@@ -152,7 +152,7 @@ class TfjsGraphModel(NodeRoute):
             "const input = model.inputs[0];",
             "if (input === undefined) throw new Error(\"the graph model has no input\");",
             "const dims = (input.shape ?? []).length === 2 && SHAPE.length === 1 ? [SHAPE[0] ?? 0, 1] : SHAPE;",
-            f'const x = tf.tensor(DATA{" as number[]" if ts and not ctx.text else ""}, dims, "{dtype}");',
+            f'const x = tf.tensor(DATA, dims, "{dtype}");',
             "const out = await model.executeAsync({ [input.name]: x }, model.outputs.map((o) => o.name));",
             f"const list{': tf.Tensor[]' if ts else ''} = Array.isArray(out) ? out : [out];",
             f"const printed{pt} = [];",
