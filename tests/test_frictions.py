@@ -131,7 +131,7 @@ def _normalizer(path: Path, locale: str | None) -> Path:
     graph = helper.make_graph([node, score], "g", [helper.make_tensor_value_info("text", TensorProto.STRING, [None])],
                               [helper.make_tensor_value_info("lower", TensorProto.STRING, [None]),
                                helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])])
-    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     return path
 
 
@@ -187,7 +187,7 @@ def _identity(path: Path, elem: int, shape: list[Any]) -> Path:
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", elem, shape)],
                               [helper.make_tensor_value_info("y", elem, shape)])
-    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     return path
 
 
@@ -334,7 +334,8 @@ def _ts_harness(shared_cache: Path, tmp_path: Path, strip_types: bool) -> list[s
     pkg = json.loads((untyped / "package.json").read_text())
     pkg.pop("types", None)
     pkg.pop("typings", None)
-    pkg["exports"] = json.loads(json.dumps(pkg.get("exports", {})).replace('"types":', '"x-types":'))
+    if "exports" in pkg:
+        pkg["exports"] = json.loads(json.dumps(pkg["exports"]).replace('"types":', '"x-types":'))
     (untyped / "package.json").write_text(json.dumps(pkg))
     return [str(copy / script.relative_to(env.harness)) if a == str(script) else a for a in argv]
 
