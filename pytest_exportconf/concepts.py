@@ -17,19 +17,27 @@ Status = Literal["pass", "workaround", "fail", "error"]
 ROUTE_KINDS: tuple[RouteKind, ...] = ("native", "converted", "bridge", "unofficial")
 
 
+Source = Literal["observed", "declared"]
+
+
 @dataclass(frozen=True)
 class Friction:
-    """A recorded fact about what a route needed; severities come from the rubric."""
+    """A recorded fact about what a route needed; severities come from the rubric. ``source`` says how
+    it was known: ``observed`` in this run (``evidence``: the failed plain attempt, the file found, the
+    command that ran) or ``declared`` (``evidence``: the documented fact of the format or runtime)."""
 
     kind: str
     detail: str = ""
+    source: Source = "observed"
+    evidence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "detail": self.detail}
+        return {"kind": self.kind, "detail": self.detail, "source": self.source, "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Friction:
-        return cls(kind=d["kind"], detail=d.get("detail", ""))
+        return cls(kind=d["kind"], detail=d.get("detail", ""), source=d.get("source", "observed"),
+                   evidence=d.get("evidence", ""))
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Attempt:
     notes: list[str] = field(default_factory=list)
     max_abs_error: float | None = None
     min_atol: float | None = None  # smallest absolute tolerance that would have passed
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # per reference output: see compare.OutputComparison
     import_ms: float | None = None  # importing the runtime in the worker (paid once per process)
     load_ms: float | None = None
     p50_ms: float | None = None

@@ -3,15 +3,13 @@ with the reference, graded by the rubric. Nothing here knows a concrete format o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import rubric, tensors
 from .build import Builder
-from .compare import compare, normalise
+from .compare import compare
 from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
 from .registry import Registry, Route
 from .runner import Runner
@@ -25,6 +23,7 @@ class Measurer:
     runner: Runner
     frameworks: list[str] | None = None  # selection; None = all registered
     repeats: int = 20
+    reported: set[str] = field(default_factory=set)  # systems whose build error was shown in full
 
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
@@ -32,6 +31,12 @@ class Measurer:
         names = [f for f in self.registry.frameworks if self.frameworks is None or f in self.frameworks]
         names = [f for f in names if f in sys_.frameworks and sys_.exporter(format_, f)]
         return sorted(names, key=lambda f: f != sys_.primary_framework(format_))
+
+    def prepare(self, system: str, fmt: str) -> None:
+        """Train (or load) every producer of the cell's format; raises BuildError when the system's own
+        declaration fails (its factory raises, the model rejects its golden inputs)."""
+        for fw in self.producers(system, fmt):
+            self.builder.get(system, fw)
 
     def measure(self, system: str, fmt: str, stack: str) -> Outcome:
         format_ = self.registry.formats[fmt]
@@ -65,11 +70,7 @@ class Measurer:
 
     def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]]) -> ProducerRow:
         row = ProducerRow(framework=fw, primary=primary)
-        try:
-            build = self.builder.get(system, fw)
-        except RuntimeError as e:
-            row.export_error = str(e)
-            return row
+        build = self.builder.get(system, fw)  # a BuildError is the declaration's, not a measurement
         exports = build.exports(fmt)
         row.export_error = "; ".join(f"{r['variant']}: {r['error']}" for r in exports if not r["ok"])
         exports = [r for r in exports if r["ok"]]
@@ -133,13 +134,11 @@ class Measurer:
             frictions.append(Friction("framework-switch",
                                       f"produced by {rec['exporter']}, not the format's primary framework"))
         att.frictions = _unique(frictions)
-        try:
-            got = normalise([tensors.decode(t) for t in resp["outputs"]], sys_.task)
-        except ValueError as e:
-            att.error = f"outputs not usable: {e}"
-            return att
-        cmp = compare(got, np.asarray(variant["reference"]), sys_.tolerance())
+        got = [(t.get("name"), tensors.decode(t)) for t in resp["outputs"]]
+        want = [(t.get("name"), tensors.decode(t)) for t in variant["reference"]]
+        cmp = compare(got, want, sys_.tolerance())
         att.max_abs_error, att.min_atol = cmp.max_abs_error, cmp.min_atol
+        att.outputs = [o.to_dict() for o in cmp.outputs]
         att.notes.append(f"compared with reference: {cmp.detail}")
         att.ok = cmp.ok
         if not cmp.ok:

@@ -23,6 +23,7 @@ def summary(state: State) -> list[str]:
         lines += [f"exportconf: upgrade: {u}" for u in d.upgrades]
         lines += [f"exportconf: missing: {m}" for m in d.missing]
         lines += [f"exportconf: new: {n}" for n in d.new]
+    lines += [f"exportconf: {u}" for u in state.unmatched]
     counts = grade_counts(state)
     lines.append("exportconf: " + f"{len(state.outcomes)} cells graded: "
                  + ", ".join(f"{counts.get(g, 0)} {g}" for g in rubric.GRADES))

@@ -17,7 +17,7 @@ import numpy as np
 class Caller:
     family: str
     matches: Callable[[Any], bool]
-    call: Callable[[Any, np.ndarray], list[np.ndarray]]
+    call: Callable[[Any, dict[str, np.ndarray]], list[np.ndarray]]  # golden inputs by name, in order
     signature: Callable[[Any], str | None]  # the input signature the object carries, if any
 
 
@@ -25,9 +25,20 @@ def _module(obj: Any) -> str:
     return type(obj).__module__.split(".")[0]
 
 
-def _sklearn_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+def _only(inputs: dict[str, np.ndarray], family: str) -> np.ndarray:
+    if len(inputs) != 1:
+        raise ValueError(f"a {family} object is called with one input; the system feeds {len(inputs)}: "
+                         f"{', '.join(inputs)}")
+    return next(iter(inputs.values()))
+
+
+def _sklearn_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A classifier answers as skl2onnx's graphs do: the labels, then the probability of each class."""
+    x = _only(inputs, "scikit-learn")
     data: Any = [str(t) for t in x.reshape(-1)] if x.dtype == object else x
-    return [obj.predict_proba(data) if hasattr(obj, "predict_proba") else obj.predict(data)]
+    if hasattr(obj, "predict_proba"):
+        return [np.asarray(obj.predict(data)), np.asarray(obj.predict_proba(data))]
+    return [np.asarray(obj.predict(data))]
 
 
 def _sklearn_signature(obj: Any) -> str | None:
@@ -38,11 +49,16 @@ def _sklearn_signature(obj: Any) -> str | None:
     return f"pipeline {[name for name, _ in steps]} taking raw text" if steps else None
 
 
-def _tf_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
-    """A Keras model or a callable tf.Module: called on a tensor (strings as tf.string)."""
+def _tf_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A Keras model or a callable tf.Module: called on a tensor (strings as tf.string), or on a list of
+    them in the system's order for a model with several inputs."""
     import tensorflow as tf
 
-    return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
+    xs = [tf.constant(x.astype(str) if x.dtype == object else x) for x in inputs.values()]
+    out = obj(xs[0] if len(xs) == 1 else xs)
+    if isinstance(out, dict):
+        return [np.asarray(out[k]) for k in sorted(out)]
+    return [np.asarray(o) for o in out] if isinstance(out, list | tuple) else [np.asarray(out)]
 
 
 def _keras_signature(obj: Any) -> str | None:
@@ -55,12 +71,13 @@ def _tf_module_signature(obj: Any) -> str | None:
     return f"input_signature {sig}" if sig else None
 
 
-def torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
-    """A torch module or TorchScript module, without autograd."""
+def torch_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A torch module or TorchScript module, inputs passed by position, without autograd."""
     import torch
 
     with torch.no_grad():
-        return [obj(torch.from_numpy(np.ascontiguousarray(x))).numpy()]
+        out = obj(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs.values()))
+    return [o.numpy() for o in out] if isinstance(out, list | tuple) else [out.numpy()]
 
 
 CALLERS: tuple[Caller, ...] = (

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..concepts import Friction
+from ..feeding import Coercions, assign
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
 from .objects import caller_for, torch_call
 
@@ -15,12 +16,14 @@ STACK = Stack("python", "Python", "python")
 
 
 class _Loaded(Loaded):
-    def __init__(self, predict: Any, notes: list[str], frictions: list[Friction] | None = None) -> None:
+    def __init__(self, predict: Any, notes: list[str], frictions: list[Friction] | None = None,
+                 output_names: list[str] | None = None) -> None:
         self._predict = predict
         self.notes = notes
-        self.frictions = frictions or []
+        self.frictions = frictions if frictions is not None else []
+        self.output_names = output_names or []
 
-    def predict(self, inputs: np.ndarray) -> list[np.ndarray]:
+    def predict(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._predict(inputs)]
 
 
@@ -51,17 +54,18 @@ class OnnxRuntime(PythonRoute):
         notes = ["IO signature read from the session: "
                  + "; ".join(f"in {i.name} {i.type} {i.shape}" for i in inp)
                  + "; " + "; ".join(f"out {o.name} {o.type} {o.shape}" for o in sess.get_outputs())]
-        if len(inp) != 1:
-            raise ValueError(f"model has {len(inp)} inputs; the system feeds one")
-        name, onnx_type, rank = inp[0].name, inp[0].type, len(inp[0].shape)
-        dtype = object if onnx_type == "tensor(string)" else _ONNX_DTYPES[onnx_type]
+        frictions: list[Friction] = []
+        coerce = Coercions(frictions)
 
-        def predict(x: np.ndarray) -> list[Any]:
-            x = np.asarray(x).astype(dtype)
-            x = x.reshape(x.shape[0], 1) if rank == 2 and x.ndim == 1 else x  # text as an [N, 1] column
-            return sess.run(None, {name: x})
+        def predict(inputs: dict[str, np.ndarray]) -> list[Any]:
+            feed = {}
+            for (name, x), m in zip(assign([i.name for i in inp], inputs), inp, strict=True):
+                dtype = object if m.type == "tensor(string)" else _ONNX_DTYPES[m.type]
+                x = coerce.cast(name, np.asarray(x), dtype, f"the graph declares {m.type}")
+                feed[name] = coerce.column(name, x, len(m.shape), f"the graph declares shape {m.shape}")
+            return sess.run(None, feed)
 
-        return _Loaded(predict, notes)
+        return _Loaded(predict, notes, frictions, [o.name for o in sess.get_outputs()])
 
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
@@ -113,14 +117,22 @@ class TfSavedModel(PythonRoute):
         notes = ["IO signature read from signature serving_default: "
                  + "; ".join(f"in {k} {v.dtype.name}{v.shape}" for k, v in specs.items())
                  + f"; out {sorted(fn.structured_outputs)}"]
-        (name, spec), = specs.items()
+        frictions: list[Friction] = []
+        coerce = Coercions(frictions)
 
-        def predict(x: np.ndarray) -> list[Any]:
-            value = x.astype(str) if spec.dtype == tf.string else x.astype(spec.dtype.as_numpy_dtype)
-            out = fn(**{name: tf.constant(value)})
+        def predict(inputs: dict[str, np.ndarray]) -> list[Any]:
+            feed = {}
+            for name, x in assign(list(specs), inputs):
+                spec = specs[name]
+                if spec.dtype == tf.string:
+                    feed[name] = tf.constant(np.asarray(x).astype(str))
+                else:
+                    feed[name] = tf.constant(coerce.cast(name, np.asarray(x), spec.dtype.as_numpy_dtype,
+                                                         f"the signature declares {spec.dtype.name}"))
+            out = fn(**feed)
             return [out[k].numpy() for k in sorted(out)]
 
-        return _Loaded(predict, notes)
+        return _Loaded(predict, notes, frictions, sorted(fn.structured_outputs))
 
 
 class TorchJit(PythonRoute):
@@ -137,7 +149,7 @@ class TorchJit(PythonRoute):
         module = torch.jit.load(str(req.artifact), map_location="cpu").eval()
         schema = str(module.forward.schema)
         frictions = [_supplied(req, f"{schema} declares no dtype or shape")]
-        return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}"], frictions)
+        return _Loaded(lambda inputs: torch_call(module, inputs), [f"TorchScript schema: {schema}"], frictions)
 
 
 class _ObjectRoute(PythonRoute):
@@ -156,7 +168,7 @@ class _ObjectRoute(PythonRoute):
             notes.append(f"input signature from the object: {sig}")
         else:
             frictions.append(_supplied(req, f"a {caller.family} object records no input signature"))
-        return _Loaded(lambda x: caller.call(obj, x), notes, frictions)
+        return _Loaded(lambda inputs: caller.call(obj, inputs), notes, frictions)
 
 
 class PickleLoad(_ObjectRoute):
