@@ -75,21 +75,25 @@ class Options(BaseModel):
     seed: int = Field(ge=0)
 
 
-def problems(error: ValidationError, where: str, data: Any = None) -> str:
+_TYPE_BRANCHES = ("str", "int", "float", "bool", "dict", "list")  # pydantic's names for union branches
+
+
+def problems(error: ValidationError, where: str) -> str:
     """A pydantic error as lines naming the place, the key and the value that was given."""
-    lines = []
+    found: dict[tuple[str, str], list[str]] = {}
     for e in error.errors():
         loc = ""
         for part in e["loc"]:
+            if isinstance(part, str) and (part in _TYPE_BRANCHES or "[" in part):
+                continue  # "require.list[str]": which branch of a union failed says nothing to a user
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        given = "" if e["type"] in ("missing",) else f" = {e['input']!r}"
-        if e["type"] == "extra_forbidden":
-            given, msg = "", "unknown key"
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-        sep = "" if where.endswith("-") else " "  # "--exportconf-" + "timeout"
-        lines.append(f"{where}{sep + loc if loc else ''}{given}: {msg}")
-    return "\n".join(lines)
+        given = "" if e["type"] in ("missing", "extra_forbidden") else f" = {e['input']!r}"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        found.setdefault((loc, given), []).append(msg)
+    # "--exportconf-" + "timeout", "... systems[0]" + ".atol", "[tool.exportconf]" + " require"
+    sep = "" if where.endswith("-") else "." if where.endswith("]") and not where.endswith("exportconf]") else " "
+    return "\n".join(f"{where}{sep + loc if loc else ''}{given}: {' or '.join(dict.fromkeys(msgs))}"
+                     for (loc, given), msgs in found.items())
 
 
 def validate(model: type[BaseModel], data: Any, where: str) -> Any:

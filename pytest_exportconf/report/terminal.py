@@ -10,7 +10,10 @@ from .matrix import grade_counts, matrices
 def summary(state: State) -> list[str]:
     lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
     for m in matrices(state):
-        lines.append(f"  {m.label} ({m.system})")
+        lines.append(f"  {m.heading}")
+        if m.empty_reason:
+            lines.append(f"    no cell to measure: {m.empty_reason}")
+            continue
         lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<18}" for c in m.columns))
         for row in m.rows:
             cells = []
