@@ -18,9 +18,19 @@ from . import __version__, tensors
 from .cache import ArtifactCache
 from .registry import Registry
 
+MANIFEST_LAYOUT = 2  # bump when what an entry's manifest holds changes (2: every output, named inputs)
+
 
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class BuildError(RuntimeError):
+    """A system that cannot be built: its cells are errors (of the declaration), not measured grades."""
+
+    def __init__(self, system: str, message: str, trace: str) -> None:
+        super().__init__(message)
+        self.system, self.trace = system, trace
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Builder:
     cache: ArtifactCache
     seed: int = 0
     _built: dict[tuple[str, str], Build] = field(default_factory=dict)  # this process's entries, read once
-    _failed: dict[tuple[str, str], str] = field(default_factory=dict)
+    _failed: dict[tuple[str, str], BuildError] = field(default_factory=dict)
 
     def key(self, system: str, framework: str) -> dict[str, Any]:
         sys_ = self.registry.systems[system]
@@ -58,6 +68,7 @@ class Builder:
             "system_token": sys_.cache_token(),
             "seed": self.seed,
             "exportconf": __version__,
+            "manifest": MANIFEST_LAYOUT,
             "code": self._code_digest(system, framework),
         }
 
@@ -75,33 +86,34 @@ class Builder:
         return h.hexdigest()[:16]
 
     def get(self, system: str, framework: str) -> Build:
-        """The built entry; raises RuntimeError (remembered for the session) if training fails."""
+        """The built entry; raises BuildError (remembered for the session) if the system cannot be built."""
         if (system, framework) in self._built:
             return self._built[(system, framework)]
         if (system, framework) in self._failed:
-            raise RuntimeError(self._failed[(system, framework)])
+            raise self._failed[(system, framework)]
         try:
             entry = self.cache.get_or_build(
                 f"{system}/{framework}", self.key(system, framework), lambda tmp: self._build(system, framework, tmp)
             )
         except Exception as e:
-            msg = f"training {system} with {framework} failed: {type(e).__name__}: {e}"
-            self._failed[(system, framework)] = msg
-            raise RuntimeError(msg) from e
+            action = self.registry.systems[system].action
+            err = BuildError(system, f"{action} {system} with {framework} failed: {type(e).__name__}: {e}",
+                             traceback.format_exc())
+            self._failed[(system, framework)] = err
+            raise err from e
         build = self._built[(system, framework)] = Build(entry, ArtifactCache.manifest(entry))
         return build
 
     def _build(self, system: str, framework: str, out: Path) -> dict[str, Any]:
         sys_ = self.registry.systems[system]
         exportables = sys_.train(framework, self.seed)
-        golden = tensors.encode(sys_.golden()[0])
+        golden = tensors.encode_inputs(sys_.golden()[0])
         manifest: dict[str, Any] = {"variants": {}, "exports": {}}
         for ex in exportables:
             manifest["variants"][ex.variant] = {
                 "golden": golden,
-                "reference": [float(v) for v in ex.reference],
-                "input_spec": {"name": ex.input_spec.name, "dtype": ex.input_spec.dtype,
-                               "shape": list(ex.input_spec.shape)},
+                "reference": [tensors.encode(a, n) for n, a in ex.references],
+                "input_spec": [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in ex.input_specs],
                 "preprocessing": None,
             }
             if ex.preprocessing is not None:

@@ -59,6 +59,7 @@ class Attempt:
     notes: list[str] = field(default_factory=list)
     max_abs_error: float | None = None
     min_atol: float | None = None  # smallest absolute tolerance that would have passed
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # per reference output: see compare.OutputComparison
     import_ms: float | None = None  # importing the runtime in the worker (paid once per process)
     load_ms: float | None = None
     p50_ms: float | None = None

@@ -4,15 +4,13 @@ with the reference, graded by the rubric. Nothing here knows a concrete format o
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import rubric, tensors
 from .build import Builder
-from .compare import compare, normalise
+from .compare import compare
 from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
 from .registry import Registry, Route, TensorSpec
 from .runner import Runner
@@ -27,6 +25,7 @@ class Measurer:
     runner: Runner
     frameworks: list[str] | None = None  # selection; None = all registered
     repeats: int = 20
+    reported: set[str] = field(default_factory=set)  # systems whose build error was shown in full
 
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
@@ -34,6 +33,12 @@ class Measurer:
         names = [f for f in self.registry.frameworks if self.frameworks is None or f in self.frameworks]
         names = [f for f in names if f in sys_.frameworks and sys_.exporter(format_, f)]
         return sorted(names, key=lambda f: f != sys_.primary_framework(format_))
+
+    def prepare(self, system: str, fmt: str) -> None:
+        """Train (or load) every producer of the cell's format; raises BuildError when the system's own
+        declaration fails (its factory raises, the model rejects its golden inputs)."""
+        for fw in self.producers(system, fmt):
+            self.builder.get(system, fw)
 
     def measure(self, system: str, fmt: str, stack: str) -> Outcome:
         format_ = self.registry.formats[fmt]
@@ -52,7 +57,7 @@ class Measurer:
                                   "observed", f"{primary}: {_first_error([row])}")
         primary_rows = [p for p in out.producers if p.primary and p.exported]
         unmeasured = "" if primary_rows else f"primary framework not measured ({primary}: " + (
-            next((p.export_error.splitlines()[0][:200] for p in out.producers if p.primary), "")
+            next((p.export_error.splitlines()[0][:200] for p in out.producers if p.primary and p.export_error), "")
             or "not selected or cannot produce this format") + ")"
         # The primary framework's pass is the cell's; another producer's only when the primary was not
         # measured or did not pass (and then it carries the switch).
@@ -75,7 +80,7 @@ class Measurer:
                 out.reason = f"no route runs {fmt} on {stack}"
             else:
                 out.reason = "no route passed: " + _first_error(out.producers)
-        if unmeasured:
+        if unmeasured and producers:
             out.reason += f"; {unmeasured}"
         out.status = rubric.GRADE_STATUS[out.grade]  # type: ignore[assignment]
         return out
@@ -83,11 +88,7 @@ class Measurer:
     def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]],
                   switch: Friction | None) -> ProducerRow:
         row = ProducerRow(framework=fw, primary=primary)
-        try:
-            build = self.builder.get(system, fw)
-        except RuntimeError as e:
-            row.export_error = str(e)
-            return row
+        build = self.builder.get(system, fw)  # a BuildError is the declaration's, not a measurement
         exports = build.exports(fmt)
         row.export_error = "; ".join(f"{r['variant']}: {r['error']}" for r in exports if not r["ok"])
         exports = [r for r in exports if r["ok"]]
@@ -151,13 +152,11 @@ class Measurer:
         if switch is not None:
             frictions.append(dataclasses.replace(switch, detail=f"{switch.detail}; produced by {rec['exporter']}"))
         att.frictions = _unique(frictions)
-        try:
-            got = normalise([tensors.decode(t) for t in resp["outputs"]], sys_.task)
-        except ValueError as e:
-            att.error = f"outputs not usable: {e}"
-            return att
-        cmp = compare(got, np.asarray(variant["reference"]), sys_.tolerance())
+        got = [(t.get("name"), tensors.decode(t)) for t in resp["outputs"]]
+        want = [(t.get("name"), tensors.decode(t)) for t in variant["reference"]]
+        cmp = compare(got, want, sys_.tolerance())
         att.max_abs_error, att.min_atol = cmp.max_abs_error, cmp.min_atol
+        att.outputs = [o.to_dict() for o in cmp.outputs]
         att.notes.append(f"compared with reference: {cmp.detail}")
         att.ok = cmp.ok
         if not cmp.ok:
@@ -169,14 +168,19 @@ class Measurer:
     def _snippet(self, system: str, route: type[Route], artifact: Path, entry: Path, variant: dict[str, Any],
                  att: Attempt, facts: dict[str, str]) -> str:
         """The passing route's program for this artifact; a route that cannot write one leaves a note."""
-        spec = variant["input_spec"]
-        conversion = [n for n in att.notes if n.startswith("converted by")]
+        specs, golden = variant["input_spec"], variant["golden"]
+        specs = specs if isinstance(specs, list) else [specs]
+        golden = golden if isinstance(golden, list) else [golden]
+        if len(specs) != 1 or len(golden) != 1:
+            att.notes.append(f"no snippet: snippets feed one input; this system feeds {len(specs)}")
+            return ""
+        (spec,), (inputs,) = specs, golden
         ctx = SnippetContext(
             cell=f"{system}/{route.format}/{route.stack}", route=route.name, artifact=artifact,
-            inputs=tensors.decode(variant["golden"]),
-            input_spec=TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])),
+            inputs=tensors.decode(inputs), input_spec=TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])),
             preprocessing=entry / variant["preprocessing"] if variant["preprocessing"] else None,
-            facts={str(k): str(v) for k, v in facts.items()}, notes=tuple(conversion),
+            facts={str(k): str(v) for k, v in facts.items()},
+            notes=tuple(n for n in att.notes if n.startswith("converted by")),
         )
         try:
             code = route.snippet(ctx)
@@ -203,7 +207,8 @@ class Measurer:
 
 
 def _kind_evidence(route: type[Route], att: Attempt) -> str:
-    """What showed a route kind's friction in this attempt: the conversion's notes, the bridged route."""
+    """What showed a route kind's friction in this attempt: the conversion's notes, the bridged route; for an
+    unofficial runtime (declared) the route's registered classification."""
     if route.kind == "converted":
         return next((n for n in att.notes if n.startswith("converted by")), f"{route.name} converted the artifact")
     if route.kind == "unofficial":  # declared: whose runtime it is is a documented fact, not a measurement

@@ -55,6 +55,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("exportconf_require", "required cells, one '[system/]format:stack>=grade' per line", type="linelist")
     group.addoption("--exportconf-update", action="store_true", default=False,
                     help="write the measured grades to the expectations file instead of checking them")
+    group.addoption("--exportconf-strict", action="store_true", default=False,
+                    help="a requirement or expectations line that matches no selected cell fails the run "
+                         "(ini: exportconf_strict; [tool.exportconf] strict)")
+    parser.addini("exportconf_strict", "fail on requirements or expectations that match no selected cell",
+                  default="false")
     options.append(("expectations", "PATH", "exportconf-expectations.txt",
                     "expectations snapshot: a cell graded worse than its line fails"))
     for name, metavar, default, help_ in options:
@@ -84,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "exportconf: a cell of the export-format conformance matrix")
     if not config.getoption("exportconf"):
         return
-    from . import builtin, project
+    from . import builtin, declarations, project
     from .registry import Registry
 
     registry = Registry()
@@ -92,20 +97,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
         config.pluginmanager.register(builtin, "exportconf-builtin")
         config.pluginmanager.register(proj, "exportconf-project")
-    config.hook.pytest_exportconf_register(registry=registry)
     try:
-        timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
-            _option(config, "seed"))
+        config.hook.pytest_exportconf_register(registry=registry)
     except ValueError as e:
-        raise pytest.UsageError(f"exportconf: --exportconf-timeout/-repeats/-seed need numbers: {e}") from None
+        raise pytest.UsageError(f"exportconf: {e}") from None
+    _check_declarations(registry)
+    try:
+        given = {k: _option(config, k) for k in declarations.Options.model_fields}
+        opts = declarations.validate(declarations.Options, given, "--exportconf-")
+    except ValueError as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
     cache = _option(config, "cache-dir")
     state = State(
         registry=registry,
         selection=Selection(*(_names(config, registry, k) for k in KINDS)),
         results_path=Path(_option(config, "results")),
         cache_dir=Path(cache) if cache else None,
-        timeout=timeout, repeats=repeats, seed=seed,
+        timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed,
     )
+    state.strict = bool(config.getoption("exportconf_strict")) or _ini_true(config, "exportconf_strict") or proj.strict
     config.stash[STATE] = state
     _checks(config, state, proj)
     for kind in ("systems", "formats", "stacks"):
@@ -122,6 +132,18 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report import html
 
         config.pluginmanager.register(html, "exportconf-html")
+
+
+def _ini_true(config: pytest.Config, name: str) -> bool:
+    return str(config.getini(name)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_declarations(registry: Registry) -> None:
+    """What a project declared, against what is registered and on disk: a usage error listing every
+    problem, before anything is measured."""
+    found = [p for s in registry.systems.values() if hasattr(s, "check") for p in s.check(registry)]
+    if found:
+        raise pytest.UsageError("exportconf: the declared systems have problems:\n  " + "\n  ".join(found))
 
 
 def _checks(config: pytest.Config, state: State, proj: Any) -> None:
@@ -143,6 +165,13 @@ def _checks(config: pytest.Config, state: State, proj: Any) -> None:
             state.expected = expectations.read(path)
         except ValueError as e:
             raise pytest.UsageError(f"exportconf: {e}") from None
+    cells = ["/".join(c) for c in state.selection.cells(state.registry)]
+    state.unmatched = requirements.unmatched(state.requirements, cells)
+    state.unmatched += [f"expectations line {cell!r} in {path} matches no selected cell"
+                        for cell in state.expected if cell not in cells]
+    if state.unmatched and state.strict:
+        raise pytest.UsageError("exportconf: (--exportconf-strict) " + "\n".join(state.unmatched)
+                                + f"\nselected cells: {', '.join(cells) or 'none'}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -190,6 +219,23 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
+
+
+@pytest.fixture
+def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any) -> None:
+    """Train (or load) the cell's producers before its test: a system whose declaration fails (its
+    factory raises, its model rejects the golden inputs) errors its cells instead of grading them. The
+    full error is shown once per system and process."""
+    from .build import BuildError
+
+    system, fmt, _ = exportconf_cell
+    try:
+        exportconf_measurer.prepare(system, fmt)
+    except BuildError as e:
+        if e.system in exportconf_measurer.reported:
+            pytest.fail(f"{e}\n(the traceback is shown once, with the first cell of {e.system})", pytrace=False)
+        exportconf_measurer.reported.add(e.system)
+        pytest.fail(f"{e}\n{e.trace}", pytrace=False)
 
 
 def _log(config: pytest.Config, msg: str) -> None:

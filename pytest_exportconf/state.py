@@ -38,6 +38,8 @@ class State:
     expectations_path: Path | None = None
     expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade
     update: bool = False  # --exportconf-update: write expectations instead of checking them
+    strict: bool = False  # --exportconf-strict: requirements/expectations matching no cell fail the run
+    unmatched: list[str] = field(default_factory=list)  # such lines, for the terminal summary
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # controller only: cell -> outcome
 
 

@@ -40,7 +40,9 @@ def test_without_the_flag_the_plugin_stays_out_of_the_way(pytester: pytest.Pytes
         ("--exportconf-systems=mnist", "unknown system 'mnist'; valid systems: number_predictor, sentiment"),
         ("--exportconf-frameworks=jax", "unknown framework 'jax'; valid frameworks: sklearn, tensorflow, torch"),
         ("--exportconf-stacks=cobol", "unknown stack 'cobol'; valid stacks:"),
-        ("--exportconf-repeats=many", "need numbers"),
+        ("--exportconf-repeats=many", "--exportconf-repeats = 'many': Input should be a valid integer"),
+        ("--exportconf-timeout=0", "--exportconf-timeout = '0': Input should be greater than 0"),
+        ("--exportconf-seed=-1", "--exportconf-seed = '-1': Input should be greater than or equal to 0"),
     ],
 )
 def test_unknown_names_are_usage_errors(pytester: pytest.Pytester, option: str, message: str) -> None:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_exportconf import tensors
 from pytest_exportconf.build import Builder
 from pytest_exportconf.builtin import pytest_exportconf_register
 from pytest_exportconf.cache import ArtifactCache
-from pytest_exportconf.compare import compare, normalise
+from pytest_exportconf.compare import compare
 from pytest_exportconf.node import NodeEnv, provision
 from pytest_exportconf.registry import Registry
 
@@ -68,9 +69,11 @@ def check_against_reference(cells: dict[str, Any], cache: Path, env: NodeEnv | N
             continue
         framework, variant, _ = cell["winner"].split("/", 2)
         system = registry.systems[cell["system"]]
-        reference = np.asarray(builder.get(cell["system"], framework).variant(variant)["reference"])
-        got = normalise(run_snippet(cell, env, tmp / name.replace("/", "-")), system.task)
-        cmp = compare(got, reference, system.tolerance())
+        want = [(t.get("name"), tensors.decode(t))
+                for t in builder.get(cell["system"], framework).variant(variant)["reference"]]
+        got: list[tuple[str | None, np.ndarray]] = [
+            (None, o) for o in run_snippet(cell, env, tmp / name.replace("/", "-"))]
+        cmp = compare(got, want, system.tolerance())
         assert cmp.ok, f"{name}: the snippet's outputs differ from the reference: {cmp.detail}"
         ran.append(name)
     return ran

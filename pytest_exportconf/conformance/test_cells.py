@@ -13,7 +13,8 @@ from pytest_exportconf.rubric import GRADE_STATUS, GRADES
 from pytest_exportconf.state import STATE
 
 
-def test_cell(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any, request: pytest.FixtureRequest) -> None:
+def test_cell(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any, exportconf_prepared: None,
+              request: pytest.FixtureRequest) -> None:
     system, fmt, stack = exportconf_cell
     outcome = exportconf_measurer.measure(system, fmt, stack)
     override = request.config.hook.pytest_exportconf_grade(outcome=outcome)

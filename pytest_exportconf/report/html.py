@@ -60,6 +60,9 @@ def snippet_html(o: Outcome) -> str:
 def matrix_html(state: State) -> str:
     parts = []
     for m in matrices(state):
+        if m.empty_reason:
+            parts.append(f"<h3>{_e(m.heading)}</h3><p>No cell to measure: {_e(m.empty_reason)}.</p>")
+            continue
         head = "".join(f"<th>{_e(c.label)}</th>" for c in m.columns)
         rows = []
         for row in m.rows:
@@ -70,55 +73,66 @@ def matrix_html(state: State) -> str:
                     tds.append(f'<td class="nm">{label}</td>')
                     continue
                 bg = COLOURS.get(o.grade, "#fff") + "22"
-                tds.append(f'<td style="background:{bg}">{_grade(o.grade)} '
-                           f'<span class="small">study: {_e(o.study_grade or "n/a")}</span>'
+                study_grade = f'<span class="small">study: {_e(o.study_grade or "n/a")}</span>' if m.in_study else ""
+                tds.append(f'<td style="background:{bg}">{_grade(o.grade)} {study_grade}'
                            f'<div class="why">{_e(o.reason)}</div></td>')
             rows.append(f"<tr><th>{_e(row.label)}</th>{''.join(tds)}</tr>")
-        parts.append(f"<h3>{_e(m.label)} <code>{_e(m.system)}</code></h3>"
-                     f"<table><tr><th>format</th>{head}</tr>{''.join(rows)}</table>")
+        parts.append(f"<h3>{_e(m.heading)}</h3><table><tr><th>format</th>{head}</tr>{''.join(rows)}</table>")
     return "".join(parts)
 
 
 def sizes_html(state: State) -> str:
+    """One table per system: the formats and producers that exist for it, the study's sizes beside
+    for the study's own systems."""
     parts = []
-    frameworks = state.selection.frameworks
     for system in state.selection.systems:
-        sizes = study.SIZES.get(system, {})
-        head = "".join(f"<th>{_e(fw)}</th>" for fw in frameworks)
-        rows = []
+        sys_ = state.registry.systems[system]
+        measured: dict[str, dict[str, str]] = {}  # format -> producer -> size
         for fmt in state.selection.formats:
-            measured: dict[str, str] = {}
             # one size per producer: of the export that ran in the first stack of the run (Python first)
             for stack in state.selection.stacks:
                 o = state.outcomes.get(f"{system}/{fmt}/{stack}")
                 for p in o.producers if o else []:
                     if p.size_bytes is not None:
                         mark = "<b>{}</b>" if p.primary else "{}"
-                        measured.setdefault(p.framework, mark.format(_e(human_size(p.size_bytes))))
-            cells = "".join(f"<td>{measured.get(fw, '-')}</td>" for fw in frameworks)
-            rows.append(f"<tr><th>{_e(state.registry.formats[fmt].label)}</th>"
-                        f"<td>{_e(sizes.get(fmt, 'n/a'))}</td>{cells}</tr>")
-        parts.append(f"<h4>{_e(system)}</h4><table><tr><th>format</th><th>study (Tables II/III)</th>{head}</tr>"
-                     f"{''.join(rows)}</table>")
+                        measured.setdefault(fmt, {}).setdefault(p.framework, mark.format(_e(human_size(p.size_bytes))))
+        if not measured:
+            continue
+        producers = [fw for fw in state.selection.frameworks + [f for f in sys_.frameworks]
+                     if any(fw in sizes for sizes in measured.values())]
+        producers = list(dict.fromkeys(producers))
+        study_sizes = study.SIZES.get(system, {}) if sys_.in_study else None
+        head = ("<th>study (Tables II/III)</th>" if study_sizes is not None else "") + "".join(
+            f"<th>{_e(fw)}</th>" for fw in producers)
+        rows = []
+        for fmt, sizes in measured.items():
+            study_cell = f"<td>{_e(study_sizes.get(fmt, 'n/a'))}</td>" if study_sizes is not None else ""
+            cells = "".join(f"<td>{sizes.get(fw, '-')}</td>" for fw in producers)
+            rows.append(f"<tr><th>{_e(state.registry.formats[fmt].label)}</th>{study_cell}{cells}</tr>")
+        parts.append(f"<h4>{_e(sys_.label)}</h4><table><tr><th>format</th>{head}</tr>{''.join(rows)}</table>")
     return "<p class='small'>Measured size of each producer's export (bold: the primary framework): the " \
            "variant that ran in the first stack measured (Python when selected).</p>" + "".join(parts)
 
 
 def differences_html(state: State) -> str:
+    """Only the study's own systems have a study grade to differ from."""
+    compared = [o for o in state.outcomes.values() if o.study_grade]
     items = []
-    for cell, o in sorted(state.outcomes.items()):
-        if not o.study_grade or o.study_grade == o.grade:
+    for o in sorted(compared, key=lambda o: o.cell):
+        if o.study_grade == o.grade:
             continue
-        better = rubric.rank(o.grade) < rubric.rank(o.study_grade)
+        better = rubric.rank(o.grade) < rubric.rank(o.study_grade or o.grade)
         why = "".join(f"<li>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}, {_e(f.source)}): "
                       f"{_e(f.detail)}{_evidence(f)}</li>" for f in o.frictions)
         why = f"<ul>{why}</ul>" if why else " nothing got in the way."
         failed = [f"{p.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:160]}"
                   for p in o.producers for a in p.attempts if not a.ok and a.error]
         tried = f"<div class='small'>routes that failed first: {_e('; '.join(failed))}</div>" if failed else ""
-        items.append(f"<li><code>{_e(cell)}</code>: measured {_grade(o.grade)}, study {_e(o.study_grade)} "
+        items.append(f"<li><code>{_e(o.cell)}</code>: measured {_grade(o.grade)}, study {_e(o.study_grade)} "
                      f"({'better' if better else 'worse'}). {_e(o.reason)}. Frictions:{why}{tried}</li>")
-    return f"<ul>{''.join(items)}</ul>" if items else "<p>Every measured cell matches the study.</p>"
+    if items:
+        return f"<ul>{''.join(items)}</ul>"
+    return "<p>Every measured cell matches the study.</p>" if compared else ""
 
 
 def _attempt_row(a: Attempt) -> str:
@@ -161,8 +175,9 @@ def section(state: State) -> str:
     return (f"<div class='ec'><style>{CSS}</style><h2>exportconf: ease of integration</h2>"
             f"<p>{len(state.outcomes)} cells: " + ", ".join(f"{counts.get(g, 0)} {_e(g)}" for g in rubric.GRADES)
             + f". Results file: <code>{_e(state.results_path)}</code>.</p><ul class='small'>{legend}</ul>"
-            + matrix_html(state) + "<h3>Sizes (the study's Tables II and III beside)</h3>" + sizes_html(state)
-            + "<h3>Where the measurement differs from the study</h3>" + differences_html(state)
+            + matrix_html(state) + "<h3>Sizes</h3>" + sizes_html(state)
+            + (f"<h3>Where the measurement differs from the study</h3>{diffs}" if (diffs := differences_html(state))
+               else "")
             + "<h3>Field notes per cell</h3>" + notes + "</div>")
 
 

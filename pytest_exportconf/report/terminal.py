@@ -10,7 +10,10 @@ from .matrix import grade_counts, matrices
 def summary(state: State) -> list[str]:
     lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
     for m in matrices(state):
-        lines.append(f"  {m.label} ({m.system})")
+        lines.append(f"  {m.heading}")
+        if m.empty_reason:
+            lines.append(f"    no cell to measure: {m.empty_reason}")
+            continue
         lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<18}" for c in m.columns))
         for row in m.rows:
             cells = []
@@ -23,6 +26,7 @@ def summary(state: State) -> list[str]:
         lines += [f"exportconf: upgrade: {u}" for u in d.upgrades]
         lines += [f"exportconf: missing: {m}" for m in d.missing]
         lines += [f"exportconf: new: {n}" for n in d.new]
+    lines += [f"exportconf: {u}" for u in state.unmatched]
     counts = grade_counts(state)
     lines.append("exportconf: " + f"{len(state.outcomes)} cells graded: "
                  + ", ".join(f"{counts.get(g, 0)} {g}" for g in rubric.GRADES))

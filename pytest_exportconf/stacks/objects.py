@@ -17,7 +17,7 @@ import numpy as np
 class Caller:
     family: str
     matches: Callable[[Any], bool]
-    call: Callable[[Any, np.ndarray], list[np.ndarray]]
+    call: Callable[[Any, dict[str, np.ndarray]], list[np.ndarray]]  # golden inputs by name, in order
     signature: Callable[[Any], str | None]  # the input signature the object carries, if any
     facts: Callable[[Any], dict[str, str]] = lambda obj: {}  # what a snippet needs to call it the same way
 
@@ -26,9 +26,20 @@ def _module(obj: Any) -> str:
     return type(obj).__module__.split(".")[0]
 
 
-def _sklearn_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
+def _only(inputs: dict[str, np.ndarray], family: str) -> np.ndarray:
+    if len(inputs) != 1:
+        raise ValueError(f"a {family} object is called with one input; the system feeds {len(inputs)}: "
+                         f"{', '.join(inputs)}")
+    return next(iter(inputs.values()))
+
+
+def _sklearn_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A classifier answers as skl2onnx's graphs do: the labels, then the probability of each class."""
+    x = _only(inputs, "scikit-learn")
     data: Any = [str(t) for t in x.reshape(-1)] if x.dtype == object else x
-    return [obj.predict_proba(data) if hasattr(obj, "predict_proba") else obj.predict(data)]
+    if hasattr(obj, "predict_proba"):
+        return [np.asarray(obj.predict(data)), np.asarray(obj.predict_proba(data))]
+    return [np.asarray(obj.predict(data))]
 
 
 def _sklearn_signature(obj: Any) -> str | None:
@@ -39,11 +50,16 @@ def _sklearn_signature(obj: Any) -> str | None:
     return f"pipeline {[name for name, _ in steps]} taking raw text" if steps else None
 
 
-def _tf_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
-    """A Keras model or a callable tf.Module: called on a tensor (strings as tf.string)."""
+def _tf_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A Keras model or a callable tf.Module: called on a tensor (strings as tf.string), or on a list of
+    them in the system's order for a model with several inputs."""
     import tensorflow as tf
 
-    return [np.asarray(obj(tf.constant(x.astype(str) if x.dtype == object else x)))]
+    xs = [tf.constant(x.astype(str) if x.dtype == object else x) for x in inputs.values()]
+    out = obj(xs[0] if len(xs) == 1 else xs)
+    if isinstance(out, dict):
+        return [np.asarray(out[k]) for k in sorted(out)]
+    return [np.asarray(o) for o in out] if isinstance(out, list | tuple) else [np.asarray(out)]
 
 
 def _keras_signature(obj: Any) -> str | None:
@@ -72,8 +88,8 @@ def _torch_signature(obj: Any) -> str | None:
     except (TypeError, ValueError):
         return None
     anns = [p.annotation for p in params]
-    if params and all(a is not inspect.Parameter.empty and a is not torch.Tensor and a != "Tensor"
-                      and "Tensor" not in str(a) for a in anns):
+    if params and all(a is not inspect.Parameter.empty and a is not torch.Tensor and "Tensor" not in str(a)
+                      for a in anns):
         return "forward(" + ", ".join(f"{p.name}: {p.annotation}" for p in params) + ")"
     return None
 
@@ -95,14 +111,22 @@ def inspected(obj: Any) -> str:
             f"input attributes present: {', '.join(extra) or 'none'}")
 
 
-def torch_call(obj: Any, x: np.ndarray) -> list[np.ndarray]:
-    """A torch module or TorchScript module, without autograd."""
+def _torch_arg(x: np.ndarray) -> Any:
+    """Text goes to a torch module as a list of str (List[str] in TorchScript); numbers as a tensor."""
+    import torch
+
+    if x.dtype.kind in "OUS":
+        return [str(t) for t in x.reshape(-1)]
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def torch_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A torch module or TorchScript module, inputs passed by position, without autograd."""
     import torch
 
     with torch.no_grad():
-        if x.dtype.kind in "OUS":  # text: a torch module takes it as a list of str (List[str] in TorchScript)
-            return [obj([str(t) for t in x.reshape(-1)]).numpy()]
-        return [obj(torch.from_numpy(np.ascontiguousarray(x))).numpy()]
+        out = obj(*(_torch_arg(x) for x in inputs.values()))
+    return [o.numpy() for o in out] if isinstance(out, list | tuple) else [out.numpy()]
 
 
 CALLERS: tuple[Caller, ...] = (
@@ -111,7 +135,7 @@ CALLERS: tuple[Caller, ...] = (
            torch_call, _torch_signature),
     Caller("sklearn", lambda o: hasattr(o, "fit") and (hasattr(o, "predict") or hasattr(o, "predict_proba")),
            _sklearn_call, _sklearn_signature,
-           lambda o: {"method": "predict_proba" if hasattr(o, "predict_proba") else "predict"}),
+           lambda o: {"methods": "predict,predict_proba" if hasattr(o, "predict_proba") else "predict"}),
     Caller("tf.Module", lambda o: hasattr(o, "trainable_variables") and callable(o), _tf_call,
            _tf_module_signature),
 )
@@ -134,7 +158,8 @@ def torch_snippet(name: str, text: bool) -> list[str]:
 
 def _snippet_sklearn(ctx: Any) -> tuple[list[str], list[str]]:
     data = "[str(t) for t in x.reshape(-1)]" if ctx.text else "x"
-    return [], [f"outputs = [model.{ctx.facts.get('method', 'predict')}({data})]"]
+    methods = ctx.facts.get("methods", "predict").split(",")
+    return [], [f"outputs = [{', '.join(f'model.{m}({data})' for m in methods)}]"]
 
 
 def _snippet_tf(ctx: Any) -> tuple[list[str], list[str]]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..concepts import Friction
+from ..feeding import Coercions, assign
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
 from .objects import SNIPPET_CALLS, caller_for, inspected, torch_call, torch_snippet
 
@@ -19,39 +20,22 @@ STACK = Stack("python", "Python", "python")
 
 
 class _Loaded(Loaded):
-    def __init__(self, predict: Any, notes: list[str], frictions: list[Friction] | None = None) -> None:
+    def __init__(self, predict: Any, notes: list[str], frictions: list[Friction] | None = None,
+                 output_names: list[str] | None = None) -> None:
         self._predict = predict
         self.notes = notes
-        self.frictions = frictions or []
-        self.facts: dict[str, str] = {}
+        self.frictions = frictions if frictions is not None else []
+        self.output_names = output_names or []
+        self.facts: dict[str, str] = {}  # what the load found, for the cell's snippet
 
-    def predict(self, inputs: np.ndarray) -> list[np.ndarray]:
+    def predict(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._predict(inputs)]
-
-    def coerced(self, what: str, evidence: str) -> None:
-        """Record an input coercion the route made (once per distinct coercion): a workaround is a friction."""
-        if not any(f.kind == "input-coercion" and f.detail == what for f in self.frictions):
-            self.frictions.append(Friction("input-coercion", what, "observed", evidence))
-
-
-def _shape(shape: Any) -> str:
-    return "[" + ", ".join("N" if d is None or isinstance(d, str) else str(d) for d in shape) + "]"
 
 
 def _supplied(req: LoadRequest, why: str, evidence: str) -> Friction:
-    return Friction("io-signature-supplied",
-                    f"{why}; fed {req.input_spec.dtype}{_shape(req.input_spec.shape)} from the system",
-                    "observed", evidence)
-
-
-def _cast(loaded: _Loaded, x: np.ndarray, dtype: Any, model_side: str) -> np.ndarray:
-    """``x`` as ``dtype``, recording the cast when the values' dtype changes (strings stay strings)."""
-    x = np.asarray(x)
-    want = np.dtype(dtype)
-    if x.dtype != want and not (x.dtype.kind in "OUS" and want.kind in "OUS"):
-        loaded.coerced(f"cast the input from {x.dtype} to {want}",
-                       f"the system sends {x.dtype}{list(x.shape)}; {model_side}")
-    return x.astype(want) if x.dtype != want else x
+    fed = "; ".join(f"{s.name} {s.dtype}[" + ", ".join("N" if d is None else str(d) for d in s.shape) + "]"
+                    for s in req.input_specs)
+    return Friction("io-signature-supplied", f"{why}; fed {fed} from the system", "observed", evidence)
 
 
 class OnnxRuntime(PythonRoute):
@@ -76,23 +60,18 @@ class OnnxRuntime(PythonRoute):
         notes = ["IO signature read from the session: "
                  + "; ".join(f"in {i.name} {i.type} {i.shape}" for i in inp)
                  + "; " + "; ".join(f"out {o.name} {o.type} {o.shape}" for o in sess.get_outputs())]
-        if len(inp) != 1:
-            raise ValueError(f"model has {len(inp)} inputs; the system feeds one")
-        name, onnx_type, rank = inp[0].name, inp[0].type, len(inp[0].shape)
-        dtype = object if onnx_type == "tensor(string)" else _ONNX_DTYPES[onnx_type]
-        model_side = f"the session's input is {name} {onnx_type} {_shape(inp[0].shape)}"
-        loaded = _Loaded(None, notes)
+        frictions: list[Friction] = []
+        coerce = Coercions(frictions)
 
-        def predict(x: np.ndarray) -> list[Any]:
-            x = _cast(loaded, x, dtype, model_side)
-            if rank == 2 and x.ndim == 1:  # e.g. skl2onnx's text input: an [N, 1] column
-                loaded.coerced(f"reshaped the input from [{x.shape[0]}] to [{x.shape[0]}, 1]",
-                               f"the system sends {x.dtype}{list(x.shape)}; {model_side}")
-                x = x.reshape(x.shape[0], 1)
-            return sess.run(None, {name: x})
+        def predict(inputs: dict[str, np.ndarray]) -> list[Any]:
+            feed = {}
+            for (name, x), m in zip(assign([i.name for i in inp], inputs), inp, strict=True):
+                dtype = object if m.type == "tensor(string)" else _ONNX_DTYPES[m.type]
+                x = coerce.cast(name, np.asarray(x), dtype, f"the graph declares {m.type}")
+                feed[name] = coerce.column(name, x, len(m.shape), f"the graph declares shape {m.shape}")
+            return sess.run(None, feed)
 
-        loaded._predict = predict
-        return loaded
+        return _Loaded(predict, notes, frictions, [o.name for o in sess.get_outputs()])
 
     @classmethod
     def snippet_session(cls) -> list[str]:
@@ -168,7 +147,6 @@ class OnnxRuntimeHostLocale(OnnxRuntime):
         if not _LOCALE_ERROR.search(plain):
             raise RuntimeError(f"not applicable: the plain load failed, but not on a locale: {plain[:300]}")
         loaded = super().load(req)  # the patched model (model_bytes)
-        assert isinstance(loaded, _Loaded)
         named = _LOCALE_NAME.search(plain)
         asked = ", ".join(sorted(self._asked)) or (f"{named.group(1)} (no locale attribute: onnxruntime's default)"
                                                    if named else "onnxruntime's default")
@@ -196,18 +174,22 @@ class TfSavedModel(PythonRoute):
         notes = ["IO signature read from signature serving_default: "
                  + "; ".join(f"in {k} {v.dtype.name}{v.shape}" for k, v in specs.items())
                  + f"; out {sorted(fn.structured_outputs)}"]
-        (name, spec), = specs.items()
-        model_side = f"signature serving_default takes {name} {spec.dtype.name}{spec.shape}"
-        loaded = _Loaded(None, notes)
+        frictions: list[Friction] = []
+        coerce = Coercions(frictions)
 
-        def predict(x: np.ndarray) -> list[Any]:
-            value = x.astype(str) if spec.dtype == tf.string else _cast(loaded, x, spec.dtype.as_numpy_dtype,
-                                                                         model_side)
-            out = fn(**{name: tf.constant(value)})
+        def predict(inputs: dict[str, np.ndarray]) -> list[Any]:
+            feed = {}
+            for name, x in assign(list(specs), inputs):
+                spec = specs[name]
+                if spec.dtype == tf.string:
+                    feed[name] = tf.constant(np.asarray(x).astype(str))
+                else:
+                    feed[name] = tf.constant(coerce.cast(name, np.asarray(x), spec.dtype.as_numpy_dtype,
+                                                         f"the signature declares {spec.dtype.name}"))
+            out = fn(**feed)
             return [out[k].numpy() for k in sorted(out)]
 
-        loaded._predict = predict
-        return loaded
+        return _Loaded(predict, notes, frictions, sorted(fn.structured_outputs))
 
     @classmethod
     def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
@@ -234,7 +216,7 @@ class TorchJit(PythonRoute):
         module = torch.jit.load(str(req.artifact), map_location="cpu").eval()
         schema = module.forward.schema
         args = [a for a in schema.arguments if a.name != "self"]
-        graph_inputs = [i for i in module.graph.inputs()][1:]  # the first is the module itself
+        graph_inputs = list(module.graph.inputs())[1:]  # the first is the module itself
         seen = "; ".join(f"graph input {i.debugName()}: {i.type()} (dtype {_scalar(i.type())}, rank "
                          f"{_sizes(i.type())})" for i in graph_inputs)
         # A Tensor argument in a TorchScript schema carries neither dtype nor shape: the system's spec is
@@ -243,7 +225,8 @@ class TorchJit(PythonRoute):
                  if isinstance(a.type, torch.TensorType) and (_scalar(i.type()) is None or _sizes(i.type()) is None)]
         frictions = [_supplied(req, f"forward's {', '.join(open_)} is a Tensor of no declared dtype or shape",
                                f"schema {schema}; {seen}")] if open_ else []
-        return _Loaded(lambda x: torch_call(module, x), [f"TorchScript schema: {schema}; {seen}"], frictions)
+        return _Loaded(lambda inputs: torch_call(module, inputs), [f"TorchScript schema: {schema}; {seen}"],
+                       frictions)
 
     @classmethod
     def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
@@ -283,7 +266,7 @@ class _ObjectRoute(PythonRoute):
             notes.append(f"no input signature on the object: {seen}")
             frictions.append(_supplied(req, f"the deserialised {type(obj).__qualname__} records no input "
                                             "dtype or shape", seen))
-        loaded = _Loaded(lambda x: caller.call(obj, x), notes, frictions)
+        loaded = _Loaded(lambda inputs: caller.call(obj, inputs), notes, frictions)
         loaded.facts = {"family": caller.family, **caller.facts(obj)}
         return loaded
 
@@ -293,8 +276,7 @@ class _ObjectRoute(PythonRoute):
 
     @classmethod
     def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]] | None:
-        family = ctx.facts.get("family")
-        call = SNIPPET_CALLS.get(family or "")
+        call = SNIPPET_CALLS.get(ctx.facts.get("family", ""))
         if call is None:
             return None
         imports, read = cls.snippet_read()
