@@ -28,8 +28,9 @@ class _Loaded(Loaded):
 
 
 def _supplied(req: LoadRequest, why: str) -> Friction:
-    shape = ", ".join("N" if d is None else str(d) for d in req.input_spec.shape)
-    return Friction("io-signature-supplied", f"{why}; fed {req.input_spec.dtype}[{shape}] from the system")
+    fed = "; ".join(f"{s.name} {s.dtype}[{', '.join('N' if d is None else str(d) for d in s.shape)}]"
+                    for s in req.input_specs)
+    return Friction("io-signature-supplied", f"{why}; fed {fed} from the system")
 
 
 class OnnxRuntime(PythonRoute):
