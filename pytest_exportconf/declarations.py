@@ -87,7 +87,8 @@ def problems(error: ValidationError, where: str) -> str:
             if isinstance(part, str) and (part in _TYPE_BRANCHES or "[" in part):
                 continue  # "require.list[str]": which branch of a union failed says nothing to a user
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        given = "" if e["type"] in ("missing", "extra_forbidden") else f" = {e['input']!r}"
+        # a table-wide rule (loc empty) is about the table, not one value: do not print the whole table
+        given = "" if e["type"] in ("missing", "extra_forbidden") or not loc else f" = {e['input']!r}"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         found.setdefault((loc, given), []).append(msg)
     # "--exportconf-" + "timeout", "... systems[0]" + ".atol", "[tool.exportconf]" + " require"

@@ -169,7 +169,9 @@ class ModelSystem(DeclaredSystem):
         return [Exportable(framework, "plain", model, _specs(inputs, self.input_name), ref)]
 
     def cache_token(self) -> str:
-        return _digest([Path(inspect.getfile(self._factory()))])
+        """Which factory (two factories in one file are two models) and the source file it lives in."""
+        fn = self._factory()
+        return f"{fn.__module__}:{fn.__qualname__}:{_digest([Path(inspect.getfile(fn))])}"
 
     def primary_framework(self, fmt: Format) -> str:
         return self.framework
