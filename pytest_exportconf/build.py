@@ -6,7 +6,6 @@ so an entry holds all of that framework's exports, their export records and the 
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import traceback
@@ -16,6 +15,7 @@ from typing import Any
 
 from . import __version__, tensors
 from .cache import ArtifactCache
+from .digest import tree_digest
 from .registry import Registry
 
 
@@ -68,11 +68,7 @@ class Builder:
         objs: list[object] = [sys_]
         objs += [fmt for fmt in self.registry.formats.values() if sys_.exporter(fmt, framework)]
         dirs = {Path(inspect.getfile(type(o))).parent for o in objs}
-        files = sorted(f for d in dirs for f in d.glob("*.py"))
-        h = hashlib.sha256()
-        for f in files:
-            h.update(Path(f).read_bytes())
-        return h.hexdigest()[:16]
+        return tree_digest(sorted(f for d in dirs for f in d.glob("*.py")))
 
     def get(self, system: str, framework: str) -> Build:
         """The built entry; raises RuntimeError (remembered for the session) if training fails."""

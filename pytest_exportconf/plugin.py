@@ -17,6 +17,7 @@ from .state import STATE, Selection, State
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .setup import Setup
 
 
 def _suite_dir() -> Path:
@@ -101,7 +102,11 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = Registry()
     proj = project.load(config)
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
+        import importlib
+
         config.pluginmanager.register(builtin, "exportconf-builtin")
+        for name, module in builtin.PLUGINS:
+            config.pluginmanager.register(importlib.import_module(module), name)
         config.pluginmanager.register(proj, "exportconf-project")
     config.hook.pytest_exportconf_register(registry=registry)
     try:
@@ -242,17 +247,34 @@ class Recorder:
         self.config = config
         self.state = config.stash[STATE]
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
+        self.setup: Setup | None = None  # the run's set-up, once done (not under --collect-only)
 
     def pytest_sessionstart(self) -> None:
-        """Resolve the cache directory and set up the stacks that need it. On the controller this runs
-        before xdist workers start and prints (workers print nowhere), so provisioning happens there."""
-        from .stacks import node
+        """Resolve the cache directory and let stacks and routes prepare themselves
+        (``pytest_exportconf_setup``). On the controller this runs before xdist workers start and prints
+        (workers print nowhere): preparing happens there, once; workers receive what it provided."""
+        from .setup import Setup
 
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
-        node.setup(state.registry, state.selection.stacks, state.selection.formats, state.cache_dir,
-                   _option(self.config, "node") or None, lambda msg: _log(self.config, msg),
-                   provision_now=self.controller)
+        if self.config.option.collectonly:
+            return  # collecting provisions nothing
+        received = Setup.from_workerinput(getattr(self.config, "workerinput", {}))
+        setup = Setup(registry=state.registry, stacks=state.selection.stacks, formats=state.selection.formats,
+                      cache_dir=state.cache_dir, option=lambda name: _option(self.config, name),
+                      log=lambda msg: _log(self.config, msg), controller=self.controller, _received=received)
+        self.config.hook.pytest_exportconf_setup(setup=setup)
+        self.setup = setup
+        for what, error in setup.failures.items():
+            _log(self.config, f"exportconf: {what} unavailable: {error}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist, on the controller, per worker: hand over what the set-up provided."""
+        from .setup import WORKERINPUT_KEY
+
+        if self.setup is not None:
+            node.workerinput[WORKERINPUT_KEY] = self.setup.workerinput()
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:

@@ -3,7 +3,6 @@ elsewhere. Declared in ``[tool.exportconf]`` of its pyproject.toml or built in a
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import shutil
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .compare import Tolerance, normalise
+from .digest import tree_digest
 from .registry import Exportable, Exporter, ExportResult, Format, System, TensorSpec, resolve
 
 Task = Literal["regression", "classification"]
@@ -21,14 +21,7 @@ PREBUILT = "prebuilt"  # the framework name of artifacts exported outside export
 
 
 def _digest(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file():
-                h.update(str(f.relative_to(p.parent)).encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return tree_digest(paths)
 
 
 @dataclass
