@@ -84,6 +84,7 @@ class Outcome:
     frictions: list[Friction] = field(default_factory=list)
     study_grade: str | None = None
     executes_code_on_load: bool = False
+    warnings: list[str] = field(default_factory=list)  # raised by the frameworks while measuring: field notes
 
     @property
     def cell(self) -> str:

@@ -16,9 +16,13 @@ if TYPE_CHECKING:
     from .setup import Setup
 
 
-@pytest.hookspec
+@pytest.hookspec(historic=True)
 def pytest_exportconf_register(registry: Registry) -> None:
     """Add systems, frameworks, formats, stacks, routes and worker runtimes to the registry.
+
+    Historic: implementations in conftests that pytest loads later (below the rootdir, while collecting
+    the paths given on the command line) are called too, as soon as they are loaded, before the suite
+    (collected last) makes its cells.
 
     **A system** (your own model; ``[tool.exportconf]`` does the same without code)::
 

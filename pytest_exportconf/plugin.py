@@ -31,7 +31,8 @@ def _suite_dir() -> Path:
 
 
 SUITE = _suite_dir()
-PROPERTY = "exportconf_outcome"
+OUTCOME_ATTR = "exportconf_outcome"  # on the call phase's TestReport: the outcome as JSON (xdist carries it)
+OUTCOME = pytest.StashKey[str]()
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
 STATUS = {"++": ("++", "A", "GRADE ++"), "+": ("+", "B", "GRADE +"), "-": ("-", "C", "GRADE -"),
@@ -80,15 +81,23 @@ def _option(config: pytest.Config, name: str) -> str:
     return str(value) if value is not None else str(config.getini("exportconf_" + name.replace("-", "_")))
 
 
-def _names(config: pytest.Config, registry: Registry, kind: str) -> list[str]:
-    """The selected names of one kind (all registered ones by default); unknown ones are a usage error."""
+def _names(config: pytest.Config, registry: Registry, kind: str, *, final: bool = True) -> list[str]:
+    """The selected names of one kind (all registered ones by default); unknown ones are a usage error.
+    Not ``final`` (at configure time, when paths were given whose conftests pytest loads only while
+    collecting them): unknown names are kept, to be checked once the suite is collected."""
     from .registry import UnknownName
 
     names = _option(config, kind).replace(",", " ").split()
     try:
         return registry.check(kind, names) if names else list(getattr(registry, kind))
     except UnknownName as e:
+        if not final:
+            return names
         raise pytest.UsageError(f"exportconf: {e}") from None
+
+
+def _selection(config: pytest.Config, registry: Registry, *, final: bool) -> Selection:
+    return Selection(*(_names(config, registry, k, final=final) for k in KINDS))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -108,7 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
         for name, module in builtin.PLUGINS:
             config.pluginmanager.register(importlib.import_module(module), name)
         config.pluginmanager.register(proj, "exportconf-project")
-    config.hook.pytest_exportconf_register(registry=registry)
+    # historic: a conftest that pytest loads later (below the rootdir, while collecting the paths given)
+    # registers into the same registry as soon as it is loaded
+    config.hook.pytest_exportconf_register.call_historic(kwargs={"registry": registry})
     try:
         timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
             _option(config, "seed"))
@@ -117,27 +128,34 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = _option(config, "cache-dir")
     state = State(
         registry=registry,
-        selection=Selection(*(_names(config, registry, k) for k in KINDS)),
-        results_path=Path(_option(config, "results")),
-        cache_dir=Path(cache) if cache else None,
+        selection=_selection(config, registry, final=config.args_source != pytest.Config.ArgsSource.ARGS),
+        results_path=config.rootpath / _option(config, "results"),  # relative paths: to the rootdir
+        cache_dir=config.rootpath / cache if cache else None,
         timeout=timeout, repeats=repeats, seed=seed,
     )
     config.stash[STATE] = state
     _checks(config, state, proj)
-    for kind in ("systems", "formats", "stacks"):
-        for name in getattr(registry, kind):
-            config.addinivalue_line("markers", f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}")
+    _add_markers(config, registry)
     if str(SUITE) not in config.args:
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
         config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
     config.pluginmanager.register(Recorder(config), "exportconf-recorder")
     if config.pluginmanager.has_plugin("html"):
-        if not getattr(config.option, "htmlpath", None):
-            config.option.htmlpath = _option(config, "html")
+        if not getattr(config.option, "htmlpath", None) and not config.option.collectonly:
+            config.option.htmlpath = str(config.rootpath / _option(config, "html"))
             config.option.self_contained_html = True
         from .report import html
 
         config.pluginmanager.register(html, "exportconf-html")
+
+
+def _add_markers(config: pytest.Config, registry: Registry) -> None:
+    known = set(config.getini("markers"))
+    for kind in ("systems", "formats", "stacks"):
+        for name in getattr(registry, kind):
+            line = f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}"
+            if line not in known:
+                config.addinivalue_line("markers", line)
 
 
 def _checks(config: pytest.Config, state: State, proj: Any) -> None:
@@ -177,6 +195,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE, None)
     if state is None:
         raise pytest.UsageError("the exportconf suite runs only with --exportconf")
+    # the suite is collected last: every conftest of the paths given has registered by now
+    state.selection = _selection(metafunc.config, state.registry, final=True)
+    _add_markers(metafunc.config, state.registry)
     cells = state.selection.cells(state.registry)
     metafunc.parametrize(
         "exportconf_cell",
@@ -228,16 +249,18 @@ def _default_cache(config: pytest.Config) -> Path:
 
 
 def record(item: pytest.Item, outcome: Outcome) -> None:
-    """Attach a measured outcome to the test so it travels on the report (and through xdist)."""
-    item.user_properties.append((PROPERTY, json.dumps(outcome.to_dict())))
+    """Attach a measured outcome to the test: the whole outcome travels on its report (and through
+    xdist) as an attribute; JUnit XML and the HTML table get the grade and a one-line reason."""
+    from .policy import one_line
+
+    item.stash[OUTCOME] = json.dumps(outcome.to_dict())
     item.user_properties.append(("exportconf_grade", outcome.grade))
+    item.user_properties.append(("exportconf_reason", one_line(outcome)))
 
 
 def outcome_of(report: pytest.TestReport) -> Outcome | None:
-    for key, value in getattr(report, "user_properties", ()):
-        if key == PROPERTY:
-            return Outcome.from_dict(json.loads(value))
-    return None
+    value = getattr(report, OUTCOME_ATTR, None)
+    return Outcome.from_dict(json.loads(value)) if isinstance(value, str) else None
 
 
 class Recorder:
@@ -255,10 +278,10 @@ class Recorder:
         (workers print nowhere): preparing happens there, once; workers receive what it provided."""
         from .setup import Setup
 
+        if self.config.option.collectonly:
+            return  # collecting provisions nothing and creates no cache directory
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
-        if self.config.option.collectonly:
-            return  # collecting provisions nothing
         received = Setup.from_workerinput(getattr(self.config, "workerinput", {}))
         setup = Setup(registry=state.registry, stacks=state.selection.stacks, formats=state.selection.formats,
                       cache_dir=state.cache_dir, option=lambda name: _option(self.config, name),
@@ -276,6 +299,12 @@ class Recorder:
         if self.setup is not None:
             node.workerinput[WORKERINPUT_KEY] = self.setup.workerinput()
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        result = yield
+        if call.when == "call" and OUTCOME in item.stash:
+            setattr(result.get_result(), OUTCOME_ATTR, item.stash[OUTCOME])  # type: ignore[attr-defined]
+
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:
             return None
@@ -288,8 +317,8 @@ class Recorder:
             self.state.outcomes[outcome.cell] = outcome
 
     def pytest_sessionfinish(self) -> None:
-        if not self.controller:
-            return
+        if not self.controller or self.config.option.collectonly:
+            return  # collecting measures nothing: the last results stay as they are
         from . import expectations
         from .report.results import write_results
 
@@ -300,7 +329,7 @@ class Recorder:
             expectations.write(path, self.state.outcomes, keep=old)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.controller:
+        if not self.controller or self.config.option.collectonly:
             return
         from .report.terminal import summary
 
