@@ -2,13 +2,26 @@
 
 One cache entry per (system, framework): training is the expensive step, exporting the rest is cheap,
 so an entry holds all of that framework's exports, their export records and the reference outputs.
+
+Training and exporting run in a child process forked for the build, under ``--exportconf-timeout``
+(as loads run in the worker process): a framework that crashes or hangs costs that producer, with the
+real error, and the run goes on. When an exporter is what crashed or hung, the build runs again
+without it (training is seeded) and that format's export records the failure.
 """
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
 import traceback
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +30,60 @@ from . import __version__, tensors
 from .cache import ArtifactCache
 from .digest import tree_digest
 from .registry import Registry
+
+STAGE = ".exportconf-stage"  # what the build child is doing: "train", or "export FORMAT/VARIANT"
+RESULT = ".exportconf-build.json"  # the build child's answer
+MAX_EXPORTER_FAILURES = 2  # builds run again at most this often, each without an exporter that crashed or hung
+
+
+class BuildFailed(RuntimeError):
+    """Training (or the build around it) failed in the build child; the message is its real error."""
+
+
+def _in_child(target: Callable[[], dict[str, Any]], out: Path, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """Run ``target`` in a forked child (its own process group) for at most ``timeout`` s. Returns its
+    answer (``{"ok": True, "manifest": ...}`` or ``{"ok": False, "error": ...}``), or None and what
+    happened to the child (killed on the timeout, crashed)."""
+    result = out / RESULT
+
+    def child() -> None:
+        os.setsid()  # a kill takes the child's own children along
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                payload: dict[str, Any] = {"ok": True, "manifest": target()}
+            except BaseException as e:
+                payload = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:3000],
+                           "trace": traceback.format_exc()[-3000:]}
+        payload["warnings"] = [{"category": w.category.__name__, "message": str(w.message), "filename": w.filename,
+                                "lineno": w.lineno} for w in caught]
+        try:
+            result.write_text(json.dumps(payload))
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # not the parent's (pytest's) exit handlers
+
+    proc = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive() and proc.pid is not None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+        proc.join()
+        return None, f"timed out after {timeout:.0f} s; killed"
+    if result.is_file():
+        payload = json.loads(result.read_text())
+        result.unlink()
+        for w in payload.pop("warnings", []):  # raised again here, where the cell's field notes collect them
+            category = getattr(builtins, w["category"], None)
+            category = category if isinstance(category, type) and issubclass(category, Warning) else UserWarning
+            warnings.warn_explicit(w["message"], category, w["filename"], w["lineno"])
+        return payload, ""
+    code = proc.exitcode if proc.exitcode is not None else "?"
+    return None, f"crashed (exit status {code})"
 
 
 def dir_size(path: Path) -> int:
@@ -43,6 +110,7 @@ class Builder:
     registry: Registry
     cache: ArtifactCache
     seed: int = 0
+    timeout: float | None = None  # seconds for one build in its child process; None: build in this process
     _built: dict[tuple[str, str], Build] = field(default_factory=dict)  # this process's entries, read once
     _failed: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -78,16 +146,40 @@ class Builder:
             raise RuntimeError(self._failed[(system, framework)])
         try:
             entry = self.cache.get_or_build(
-                f"{system}/{framework}", self.key(system, framework), lambda tmp: self._build(system, framework, tmp)
+                f"{system}/{framework}", self.key(system, framework), lambda tmp: self._isolated(system, framework, tmp)
             )
         except Exception as e:
-            msg = f"training {system} with {framework} failed: {type(e).__name__}: {e}"
+            msg = f"training {system} with {framework} failed: " + (
+                str(e) if isinstance(e, BuildFailed) else f"{type(e).__name__}: {e}")
             self._failed[(system, framework)] = msg
             raise RuntimeError(msg) from e
         build = self._built[(system, framework)] = Build(entry, ArtifactCache.manifest(entry))
         return build
 
-    def _build(self, system: str, framework: str, out: Path) -> dict[str, Any]:
+    def _isolated(self, system: str, framework: str, out: Path) -> dict[str, Any]:
+        """:meth:`_build` in a child process under the timeout (in this process where fork is missing)."""
+        if self.timeout is None or "fork" not in multiprocessing.get_all_start_methods():
+            return self._build(system, framework, out)
+        skip: dict[str, str] = {}
+        while True:
+            for p in out.iterdir():  # what an earlier attempt left
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            payload, what = _in_child(lambda: self._build(system, framework, out, skip), out, self.timeout)
+            if payload is not None:
+                if not payload["ok"]:
+                    raise BuildFailed(payload["error"])
+                return dict(payload["manifest"])
+            stage = (out / STAGE).read_text() if (out / STAGE).is_file() else "train"
+            if not stage.startswith("export ") or len(skip) >= MAX_EXPORTER_FAILURES:
+                raise BuildFailed(f"the build child {what} during {stage!r}")
+            skip[stage.removeprefix("export ")] = f"the exporter {what} (in the build child, --exportconf-timeout)"
+
+    def _build(self, system: str, framework: str, out: Path, skip: dict[str, str] | None = None) -> dict[str, Any]:
+        """Train, then export in every format; ``skip`` holds exports ("FORMAT/VARIANT") not to attempt
+        again, with why."""
+        skip = skip or {}
+        stage = out / STAGE
+        stage.write_text("train")
         sys_ = self.registry.systems[system]
         exportables = sys_.train(framework, self.seed)
         golden = tensors.encode(sys_.golden()[0])
@@ -113,6 +205,11 @@ class Builder:
                 dest = out / "exports" / fmt_name / ex.variant
                 dest.mkdir(parents=True)
                 rec: dict[str, Any]
+                key = f"{fmt_name}/{ex.variant}"
+                stage.write_text(f"export {key}")
+                if key in skip:
+                    manifest["exports"].setdefault(fmt_name, {})[ex.variant] = {"ok": False, "error": skip[key]}
+                    continue
                 try:
                     res = exporter(ex, dest)
                     main = dest / res.main
@@ -126,4 +223,5 @@ class Builder:
                     rec = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:2000],
                            "trace": traceback.format_exc()[-3000:]}
                 manifest["exports"].setdefault(fmt_name, {})[ex.variant] = rec
+        stage.unlink()
         return manifest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-DEFAULT_TIMEOUT = 1800.0  # seconds; the longest a lock is held is a first tool-environment install
+DEFAULT_TIMEOUT = 3600.0  # seconds; the longest holds: a tool-environment install, a build run again
 
 
 class LockTimeout(TimeoutError):

@@ -56,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("html", "PATH", "exportconf-report.html",
          "HTML report path when pytest-html is installed and --html is not given"),
         ("cache-dir", "DIR", "", "artifact cache directory (default: inside pytest's cache directory)"),
-        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
+        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker, and for one "
+                                      "training-and-export in its build child process"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
@@ -224,7 +225,7 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = config.stash[STATE]
     assert state.cache_dir is not None, "set at session start"
     runner = Runner(state.timeout, runtimes=state.registry.runtimes)
-    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
+    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed, timeout=state.timeout)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
 
