@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from .locks import locked
 
 MANIFEST = "manifest.json"
 
@@ -37,7 +37,7 @@ class ArtifactCache:
         if (final / MANIFEST).is_file():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(final) + ".lock"):
+        with locked(str(final) + ".lock", f"build the cache entry {name}"):
             if (final / MANIFEST).is_file():  # another process built it while we waited
                 return final
             if final.exists():  # a half-built leftover from a killed run

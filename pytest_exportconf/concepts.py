@@ -102,6 +102,7 @@ class Outcome:
     executes_code_on_load: bool = False
     snippet: str = ""  # the winning attempt's runnable program
     snippet_language: str = ""  # python | javascript | typescript
+    warnings: list[str] = field(default_factory=list)  # raised by the frameworks while measuring: field notes
 
     @property
     def cell(self) -> str:

@@ -17,9 +17,22 @@ from .state import STATE, Selection, State
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .setup import Setup
 
-SUITE = Path(__file__).parent / "conformance"
-PROPERTY = "exportconf_outcome"
+
+def _suite_dir() -> Path:
+    """The conformance suite's folder: top-level ``conformance/`` in a checkout, mapped into the wheel
+    as ``pytest_exportconf.conformance`` (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pytest_exportconf.conformance")
+    assert spec is not None and spec.submodule_search_locations, "pytest_exportconf.conformance is part of the package"
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+SUITE = _suite_dir()
+OUTCOME_ATTR = "exportconf_outcome"  # on the call phase's TestReport: the outcome as JSON (xdist carries it)
+OUTCOME = pytest.StashKey[str]()
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
 STATUS = {"++": ("++", "A", "GRADE ++"), "+": ("+", "B", "GRADE +"), "-": ("-", "C", "GRADE -"),
@@ -43,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("html", "PATH", "exportconf-report.html",
          "HTML report path when pytest-html is installed and --html is not given"),
         ("cache-dir", "DIR", "", "artifact cache directory (default: inside pytest's cache directory)"),
-        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
+        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker, and for one "
+                                      "training-and-export in its build child process"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
@@ -73,15 +87,23 @@ def _option(config: pytest.Config, name: str) -> str:
     return str(value) if value is not None else str(config.getini("exportconf_" + name.replace("-", "_")))
 
 
-def _names(config: pytest.Config, registry: Registry, kind: str) -> list[str]:
-    """The selected names of one kind (all registered ones by default); unknown ones are a usage error."""
+def _names(config: pytest.Config, registry: Registry, kind: str, *, final: bool = True) -> list[str]:
+    """The selected names of one kind (all registered ones by default); unknown ones are a usage error.
+    Not ``final`` (at configure time, when paths were given whose conftests pytest loads only while
+    collecting them): unknown names are kept, to be checked once the suite is collected."""
     from .registry import UnknownName
 
     names = _option(config, kind).replace(",", " ").split()
     try:
         return registry.check(kind, names) if names else list(getattr(registry, kind))
     except UnknownName as e:
+        if not final:
+            return names
         raise pytest.UsageError(f"exportconf: {e}") from None
+
+
+def _selection(config: pytest.Config, registry: Registry, *, final: bool) -> Selection:
+    return Selection(*(_names(config, registry, k, final=final) for k in KINDS))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -95,10 +117,16 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = Registry()
     proj = project.load(config)
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
+        import importlib
+
         config.pluginmanager.register(builtin, "exportconf-builtin")
+        for name, module in builtin.PLUGINS:
+            config.pluginmanager.register(importlib.import_module(module), name)
         config.pluginmanager.register(proj, "exportconf-project")
     try:
-        config.hook.pytest_exportconf_register(registry=registry)
+        # historic: a conftest that pytest loads later (below the rootdir, while collecting the paths given)
+        # registers into the same registry as soon as it is loaded
+        config.hook.pytest_exportconf_register.call_historic(kwargs={"registry": registry})
     except ValueError as e:
         raise pytest.UsageError(f"exportconf: {e}") from None
     _check_declarations(registry)
@@ -110,24 +138,22 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = _option(config, "cache-dir")
     state = State(
         registry=registry,
-        selection=Selection(*(_names(config, registry, k) for k in KINDS)),
-        results_path=Path(_option(config, "results")),
-        cache_dir=Path(cache) if cache else None,
+        selection=_selection(config, registry, final=config.args_source != pytest.Config.ArgsSource.ARGS),
+        results_path=config.rootpath / _option(config, "results"),  # relative paths: to the rootdir
+        cache_dir=config.rootpath / cache if cache else None,
         timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed,
     )
     state.strict = bool(config.getoption("exportconf_strict")) or _ini_true(config, "exportconf_strict") or proj.strict
     config.stash[STATE] = state
     _checks(config, state, proj)
-    for kind in ("systems", "formats", "stacks"):
-        for name in getattr(registry, kind):
-            config.addinivalue_line("markers", f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}")
+    _add_markers(config, registry)
     if str(SUITE) not in config.args:
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
         config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
     config.pluginmanager.register(Recorder(config), "exportconf-recorder")
     if config.pluginmanager.has_plugin("html"):
-        if not getattr(config.option, "htmlpath", None):
-            config.option.htmlpath = _option(config, "html")
+        if not getattr(config.option, "htmlpath", None) and not config.option.collectonly:
+            config.option.htmlpath = str(config.rootpath / _option(config, "html"))
             config.option.self_contained_html = True
         from .report import html
 
@@ -144,6 +170,15 @@ def _check_declarations(registry: Registry) -> None:
     found = [p for s in registry.systems.values() if hasattr(s, "check") for p in s.check(registry)]
     if found:
         raise pytest.UsageError("exportconf: the declared systems have problems:\n  " + "\n  ".join(found))
+
+
+def _add_markers(config: pytest.Config, registry: Registry) -> None:
+    known = set(config.getini("markers"))
+    for kind in ("systems", "formats", "stacks"):
+        for name in getattr(registry, kind):
+            line = f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}"
+            if line not in known:
+                config.addinivalue_line("markers", line)
 
 
 def _checks(config: pytest.Config, state: State, proj: Any) -> None:
@@ -190,6 +225,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE, None)
     if state is None:
         raise pytest.UsageError("the exportconf suite runs only with --exportconf")
+    # the suite is collected last: every conftest of the paths given has registered by now
+    state.selection = _selection(metafunc.config, state.registry, final=True)
+    _add_markers(metafunc.config, state.registry)
     cells = state.selection.cells(state.registry)
     metafunc.parametrize(
         "exportconf_cell",
@@ -216,26 +254,29 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     state = config.stash[STATE]
     assert state.cache_dir is not None, "set at session start"
     runner = Runner(state.timeout, runtimes=state.registry.runtimes)
-    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
+    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed, timeout=state.timeout)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
 
 
 @pytest.fixture
-def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any) -> None:
+def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any) -> list[str]:
     """Train (or load) the cell's producers before its test: a system whose declaration fails (its
     factory raises, its model rejects the golden inputs) errors its cells instead of grading them. The
-    full error is shown once per system and process."""
+    full error is shown once per system and process. Returns the warnings the build raised (field notes)."""
     from .build import BuildError
+    from .policy import field_warnings
 
     system, fmt, _ = exportconf_cell
     try:
-        exportconf_measurer.prepare(system, fmt)
+        with field_warnings() as warned:
+            exportconf_measurer.prepare(system, fmt)
     except BuildError as e:
         if e.system in exportconf_measurer.reported:
             pytest.fail(f"{e}\n(the traceback is shown once, with the first cell of {e.system})", pytrace=False)
         exportconf_measurer.reported.add(e.system)
         pytest.fail(f"{e}\n{e.trace}", pytrace=False)
+    return warned()
 
 
 def _log(config: pytest.Config, msg: str) -> None:
@@ -258,16 +299,18 @@ def _default_cache(config: pytest.Config) -> Path:
 
 
 def record(item: pytest.Item, outcome: Outcome) -> None:
-    """Attach a measured outcome to the test so it travels on the report (and through xdist)."""
-    item.user_properties.append((PROPERTY, json.dumps(outcome.to_dict())))
+    """Attach a measured outcome to the test: the whole outcome travels on its report (and through
+    xdist) as an attribute; JUnit XML and the HTML table get the grade and a one-line reason."""
+    from .policy import one_line
+
+    item.stash[OUTCOME] = json.dumps(outcome.to_dict())
     item.user_properties.append(("exportconf_grade", outcome.grade))
+    item.user_properties.append(("exportconf_reason", one_line(outcome)))
 
 
 def outcome_of(report: pytest.TestReport) -> Outcome | None:
-    for key, value in getattr(report, "user_properties", ()):
-        if key == PROPERTY:
-            return Outcome.from_dict(json.loads(value))
-    return None
+    value = getattr(report, OUTCOME_ATTR, None)
+    return Outcome.from_dict(json.loads(value)) if isinstance(value, str) else None
 
 
 class Recorder:
@@ -277,17 +320,40 @@ class Recorder:
         self.config = config
         self.state = config.stash[STATE]
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
+        self.setup: Setup | None = None  # the run's set-up, once done (not under --collect-only)
 
     def pytest_sessionstart(self) -> None:
-        """Resolve the cache directory and set up the stacks that need it. On the controller this runs
-        before xdist workers start and prints (workers print nowhere), so provisioning happens there."""
-        from .stacks import node
+        """Resolve the cache directory and let stacks and routes prepare themselves
+        (``pytest_exportconf_setup``). On the controller this runs before xdist workers start and prints
+        (workers print nowhere): preparing happens there, once; workers receive what it provided."""
+        from .setup import Setup
 
+        if self.config.option.collectonly:
+            return  # collecting provisions nothing and creates no cache directory
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
-        node.setup(state.registry, state.selection.stacks, state.selection.formats, state.cache_dir,
-                   _option(self.config, "node") or None, lambda msg: _log(self.config, msg),
-                   provision_now=self.controller)
+        received = Setup.from_workerinput(getattr(self.config, "workerinput", {}))
+        setup = Setup(registry=state.registry, stacks=state.selection.stacks, formats=state.selection.formats,
+                      cache_dir=state.cache_dir, option=lambda name: _option(self.config, name),
+                      log=lambda msg: _log(self.config, msg), controller=self.controller, _received=received)
+        self.config.hook.pytest_exportconf_setup(setup=setup)
+        self.setup = setup
+        for what, error in setup.failures.items():
+            _log(self.config, f"exportconf: {what} unavailable: {error}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist, on the controller, per worker: hand over what the set-up provided."""
+        from .setup import WORKERINPUT_KEY
+
+        if self.setup is not None:
+            node.workerinput[WORKERINPUT_KEY] = self.setup.workerinput()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        result = yield
+        if call.when == "call" and OUTCOME in item.stash:
+            setattr(result.get_result(), OUTCOME_ATTR, item.stash[OUTCOME])  # type: ignore[attr-defined]
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:
@@ -301,8 +367,8 @@ class Recorder:
             self.state.outcomes[outcome.cell] = outcome
 
     def pytest_sessionfinish(self) -> None:
-        if not self.controller:
-            return
+        if not self.controller or self.config.option.collectonly:
+            return  # collecting measures nothing: the last results stay as they are
         from . import expectations
         from .report.results import write_results
 
@@ -313,7 +379,7 @@ class Recorder:
             expectations.write(path, self.state.outcomes, keep=old)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.controller:
+        if not self.controller or self.config.option.collectonly:
             return
         from .report.terminal import summary
 
@@ -324,4 +390,4 @@ class Recorder:
             terminalreporter.write_line(f"exportconf: expectations written to {self.state.expectations_path}")
         if not self.config.pluginmanager.has_plugin("html"):
             terminalreporter.write_line(
-                "exportconf: no HTML report: it needs pytest-html (pip install 'exportconf[all]')")
+                "exportconf: no HTML report: it needs pytest-html (pip install 'pytest-exportconf[all]')")

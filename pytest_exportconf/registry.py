@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-
 from .concepts import Friction, RouteKind
 from .frameworks import Framework
 
 if TYPE_CHECKING:
+    import numpy as np  # annotations only: loading the plugin imports no numpy
+
     from .compare import Tolerance
     from .snippets import SnippetContext
 

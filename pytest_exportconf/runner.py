@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 STDERR_TAIL = 4000
+READ_CHUNK = 1 << 16
 
 
 def python_worker_argv() -> list[str]:
@@ -34,13 +35,21 @@ class Worker:
         self._proc: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
         self._next_id = 0
+        self._pending = b""  # bytes read from the worker's stdout, not yet a whole line
         self.starts = 0
 
     @property
     def log_path(self) -> Path | None:
         return Path(self._log.name) if self._log else None
 
+    def _drop_log(self) -> None:
+        if self._log:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            self._log = None
+
     def _start(self) -> subprocess.Popen[str]:
+        self._drop_log()  # a restarted worker's old log has been reported already
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the worker
             "w+", prefix=f"exportconf-{self.name}-", suffix=".log", delete=False, encoding="utf-8"
         )
@@ -54,6 +63,7 @@ class Worker:
             text=True, encoding="utf-8", env=env, bufsize=1,
             start_new_session=True,  # its own process group: killing it takes its children too (the bridge)
         )
+        self._pending = b""
         self.starts += 1
         return self._proc
 
@@ -83,22 +93,27 @@ class Worker:
         deadline = time.monotonic() + timeout
         try:
             while True:
+                # Whole lines only, from our own buffer of raw reads: a buffered response is answered at
+                # once (never waited on as if nothing came), a partial line never blocks a read.
+                while (cut := self._pending.find(b"\n")) >= 0:
+                    line, self._pending = self._pending[:cut], self._pending[cut + 1:]
+                    try:
+                        resp = json.loads(line)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        continue  # not ours: stray output that reached the channel
+                    if isinstance(resp, dict) and resp.get("id") == self._next_id:
+                        resp["log"] = self._stderr_since(offset)
+                        return resp
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
                     _kill_group(proc)
                     return self._failed(proc, offset, f"timed out after {timeout:.0f} s; worker killed")
-                line = proc.stdout.readline()
-                if not line:
+                chunk = os.read(proc.stdout.fileno(), READ_CHUNK)  # returns what is there; never blocks here
+                if not chunk:
                     proc.wait()
                     _kill_group(proc)  # a dead harness may leave a bridge child behind
                     return self._failed(proc, offset, f"worker died (exit status {proc.returncode})")
-                try:
-                    resp = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # not ours: stray output that reached the channel
-                if resp.get("id") == self._next_id:
-                    resp["log"] = self._stderr_since(offset)
-                    return resp
+                self._pending += chunk
         finally:
             sel.close()
 
@@ -117,9 +132,7 @@ class Worker:
                 self._proc.wait(timeout=10)
             except Exception:
                 _kill_group(self._proc)
-        if self._log:
-            self._log.close()
-            Path(self._log.name).unlink(missing_ok=True)
+        self._drop_log()
         self._proc = None
 
 

@@ -7,7 +7,6 @@ needs the registry or the disk); what is wrong is a usage error, never a measure
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import shutil
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 
 from . import declarations
 from .compare import Scores, Tolerance
+from .digest import tree_digest
 from .registry import Exportable, Exporter, ExportResult, Format, System, TensorSpec, resolve
 
 if TYPE_CHECKING:
@@ -30,14 +30,7 @@ Inputs = np.ndarray | dict[str, np.ndarray]
 
 
 def _digest(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file():
-                h.update(str(f.relative_to(p.parent)).encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return tree_digest(paths)
 
 
 def _specs(inputs: Inputs, single_name: str) -> TensorSpec | tuple[TensorSpec, ...]:

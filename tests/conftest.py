@@ -45,7 +45,7 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                    check=True, capture_output=True)
-    wheel = next(dist.glob("exportconf-*.whl"))
+    wheel = next(dist.glob("pytest_exportconf-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"

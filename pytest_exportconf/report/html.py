@@ -151,6 +151,9 @@ def _attempt_row(a: Attempt) -> str:
 
 def notes_html(o: Outcome) -> str:
     parts = [f"<p>{_e(o.reason)}</p>", frictions_html(o.frictions), snippet_html(o)]
+    if o.warnings:
+        parts.append("<p class='small'>Warnings the frameworks raised while this cell was measured:</p>"
+                     "<ul class='small'>" + "".join(f"<li>{_e(w)}</li>" for w in o.warnings) + "</ul>")
     if o.executes_code_on_load:
         parts.append("<p class='small'>Security: this format can execute code when loaded "
                      "(reported beside the grade, not part of it).</p>")
@@ -194,8 +197,11 @@ def pytest_html_report_title(report: Any) -> None:
 
 def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(2, "<th>Grade</th>")
+    cells.insert(3, "<th>Reason</th>")
 
 
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    grade = dict(getattr(report, "user_properties", [])).get("exportconf_grade")
+    props = dict(getattr(report, "user_properties", []))
+    grade, reason = props.get("exportconf_grade"), props.get("exportconf_reason")
     cells.insert(2, f"<td>{_grade(grade) if isinstance(grade, str) else ''}</td>")
+    cells.insert(3, f"<td class='small'>{_e(reason) if isinstance(reason, str) else ''}</td>")

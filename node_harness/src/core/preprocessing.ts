@@ -1,13 +1,17 @@
 // The shared text-preprocessing specification (tf-idf), in TypeScript.
 //
-// Exactly the steps of pytest_exportconf/preprocessing.py (and preprocessing.mjs), so that Python,
-// JavaScript and TypeScript produce bit-identical float32 vectors:
+// Exactly the steps of pytest_exportconf/preprocessing.py, so that Python and Node (both stacks run
+// this one compiled copy) produce bit-identical float32 vectors:
 //   1. lower-case ASCII letters only;
 //   2. tokens are the maximal runs of [a-z0-9_] of length >= 2, in order;
 //   3. count each token found in `vocabulary` (token -> column), ignore the rest;
 //   4. multiply the counts by idf[column] (float64);
 //   5. divide by the L2 norm when it is non-zero, then round to float32.
 // The L2 norm sums the squares in NumPy's pairwise order, so the float64 norm is Python's.
+
+import fs from "node:fs";
+
+import type { HostTensor } from "./tensors.js";
 
 export const TOKEN_PATTERN = "[a-z0-9_]{2,}";
 
@@ -91,4 +95,18 @@ export function applyPreprocessing(spec: TfidfSpec, texts: readonly string[]): V
     for (let j = 0; j < cols; j++) out[i * cols + j] = norm > 0 ? row[j]! / norm : row[j]!;
   });
   return { data: out, shape: [texts.length, cols] };
+}
+
+// ---- a separate variant's preprocessing.json, applied in the stack before the model ----------------
+
+export function loadPreprocessing(file: string | null | undefined): TfidfSpec | null {
+  return file ? checkSpec(JSON.parse(fs.readFileSync(file, "utf8"))) : null;
+}
+
+export function preprocess(spec: TfidfSpec | null, tensors: HostTensor[]): HostTensor[] {
+  if (!spec) return tensors;
+  const text = tensors[0];
+  if (tensors.length !== 1 || !text || !Array.isArray(text.data)) throw new Error("preprocessing needs one string input");
+  const vec = applyPreprocessing(spec, text.data);
+  return [{ name: text.name, dtype: "float32", shape: vec.shape, data: vec.data }];
 }
