@@ -268,15 +268,19 @@ def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measur
     from .policy import field_warnings
 
     system, fmt, _ = exportconf_cell
-    try:
-        with field_warnings() as warned:
+    failed: BuildError | None = None
+    with field_warnings() as warned:
+        try:
             exportconf_measurer.prepare(system, fmt)
-    except BuildError as e:
-        if e.system in exportconf_measurer.reported:
-            pytest.fail(f"{e}\n(the traceback is shown once, with the first cell of {e.system})", pytrace=False)
-        exportconf_measurer.reported.add(e.system)
-        pytest.fail(f"{e}\n{e.trace}", pytrace=False)
-    return warned()
+        except BuildError as e:
+            failed = e
+    if failed is None:
+        return warned()
+    if failed.system in exportconf_measurer.reported:
+        pytest.fail(f"{failed}\n(the traceback is shown once, with the first cell of {failed.system})",
+                    pytrace=False)
+    exportconf_measurer.reported.add(failed.system)
+    pytest.fail(f"{failed}\n{failed.trace}", pytrace=False)
 
 
 def _log(config: pytest.Config, msg: str) -> None:
