@@ -66,6 +66,12 @@ class ProducerRow:
     grade: str = "--"
     winner: int | None = None  # index into attempts
     frictions: list[Friction] = field(default_factory=list)  # of the winning attempt, incl. implied ones
+    # security, beside the grade: the scan verdict per variant (scan.Verdict.to_dict), the cache check,
+    # and why a variant was refused (dangerous and not trusted, or failed verification)
+    verdict: str = ""  # "clean", "dangerous: builtins.exec", ... (the worst over the variants)
+    scans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    integrity: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +90,7 @@ class Outcome:
     frictions: list[Friction] = field(default_factory=list)
     study_grade: str | None = None
     executes_code_on_load: bool = False
+    verdict: str = ""  # the scan verdict of the artifact graded (else the worst one): beside the grade
 
     @property
     def cell(self) -> str:

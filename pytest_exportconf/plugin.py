@@ -53,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a cell that must hold, '[system/]format:stack>=grade' with * wildcards, e.g. "
                          "'onnx:javascript>=+' (repeatable; ini exportconf_require, [tool.exportconf] require)")
     parser.addini("exportconf_require", "required cells, one '[system/]format:stack>=grade' per line", type="linelist")
+    group.addoption("--exportconf-trust", action="store_true", default=False,
+                    help="load artifacts the scan finds dangerous or cannot scan (still in the sandbox); per "
+                         "system: trust = true in [tool.exportconf] systems")
+    group.addoption("--exportconf-cache-clean", action="store_true", default=False,
+                    help="at session start remove stale temporary directories, lock files, entries of other "
+                         "exportconf versions and dead runs' worker logs from the cache and temp directories")
     group.addoption("--exportconf-update", action="store_true", default=False,
                     help="write the measured grades to the expectations file instead of checking them")
     options.append(("expectations", "PATH", "exportconf-expectations.txt",
@@ -92,7 +98,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
         config.pluginmanager.register(builtin, "exportconf-builtin")
         config.pluginmanager.register(proj, "exportconf-project")
-    config.hook.pytest_exportconf_register(registry=registry)
+    from .cache import UnsafeName
+
+    try:
+        config.hook.pytest_exportconf_register(registry=registry)
+    except UnsafeName as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
     try:
         timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
             _option(config, "seed"))
@@ -188,7 +199,8 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     assert state.cache_dir is not None, "set at session start"
     runner = Runner(state.timeout, runtimes=state.registry.runtimes)
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
-    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
+    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats,
+                   trust_all=bool(config.getoption("exportconf_trust")))
     runner.close()
 
 
@@ -239,6 +251,13 @@ class Recorder:
 
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
+        if self.controller and self.config.getoption("exportconf_cache_clean"):
+            from . import __version__
+            from .cache import ArtifactCache
+
+            removed = ArtifactCache(state.cache_dir).clean(__version__)
+            _log(self.config, f"exportconf: cache clean: removed {len(removed)} item(s)"
+                 + "".join(f"\n  {r}" for r in removed))
         node.setup(state.registry, state.selection.stacks, state.selection.formats, state.cache_dir,
                    _option(self.config, "node") or None, lambda msg: _log(self.config, msg),
                    provision_now=self.controller)

@@ -61,6 +61,8 @@ class System(abc.ABC):
     recipe_version: ClassVar[str] = "1"  # bump to invalidate cached artifacts
     in_study: ClassVar[bool] = False  # a reference system of the study: its Table IV grades apply
     study_sizes: ClassVar[dict[str, str]] = {}  # format -> size the study reported
+    rebuildable: ClassVar[bool] = True  # a cache entry failing verification is rebuilt (else refused)
+    trust: bool = False  # load its artifacts even when the scan finds them dangerous (they stay sandboxed)
 
     @property
     @abc.abstractmethod
@@ -193,6 +195,9 @@ class Registry:
         self.runtimes: dict[str, Callable[[], list[str]]] = {}
 
     def add_system(self, system: System) -> None:
+        from .cache import check_name
+
+        check_name(system.name, "system name")  # it names cache entries: UnsafeName if it could escape
         self.systems[system.name] = system
 
     def add_framework(self, framework: Framework) -> None:

@@ -137,7 +137,7 @@ class _StubMeta(type):
     def __getattr__(cls, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return _stub_class(f"{cls._ref}.{name}")  # type: ignore[attr-defined]
+        return _stub_class(f"{cls._ref}.{name}")
 
 
 class _Stub(metaclass=_StubMeta):
@@ -175,9 +175,9 @@ def _unpickler_base() -> type:
     try:  # joblib's unpickler reads its inline arrays (and routes nested object arrays through find_class)
         from joblib.numpy_pickle import NumpyUnpickler
 
-        return NumpyUnpickler  # type: ignore[no-any-return]
+        return NumpyUnpickler
     except ImportError:
-        return pickle._Unpickler  # type: ignore[attr-defined,no-any-return]
+        return pickle._Unpickler
 
 
 def _replay(fileobj: Any, report: _Report, where: str, depth: int) -> None:
@@ -186,7 +186,7 @@ def _replay(fileobj: Any, report: _Report, where: str, depth: int) -> None:
 
     class Replay(base):  # type: ignore[misc,valid-type]
         def __init__(self) -> None:
-            if base is pickle._Unpickler:  # type: ignore[attr-defined]
+            if base is pickle._Unpickler:
                 super().__init__(fileobj)
             else:
                 try:

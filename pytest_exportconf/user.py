@@ -47,6 +47,7 @@ class ModelSystem(System):
     rtol: float = 0.0
     label: str = ""  # type: ignore[misc]
     input_name: str = "x"
+    trust: bool = False
     _made: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +107,8 @@ class ArtifactSystem(System):
     rtol: float = 0.0
     label: str = ""  # type: ignore[misc]
     input_name: str = "x"
+    trust: bool = False
+    rebuildable = False  # its cache entry is a copy of the user's files: a mismatch is refused, not remade
 
     def __post_init__(self) -> None:
         self.label = self.label or self.name
@@ -157,13 +160,19 @@ class ArtifactSystem(System):
 
 def from_config(entry: dict[str, Any], root: Path) -> System:
     """One ``[[tool.exportconf.systems]]`` table -> a system. Paths are relative to ``root``."""
-    known = {"name", "factory", "framework", "artifacts", "golden", "task", "atol", "rtol", "label", "input_name"}
+    known = {"name", "factory", "framework", "artifacts", "golden", "task", "atol", "rtol", "label", "input_name",
+             "trust"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     if "name" not in entry:
         raise ValueError("every system needs a 'name'")
-    common = {k: entry[k] for k in ("task", "atol", "rtol", "label", "input_name") if k in entry}
+    from .cache import check_name
+
+    check_name(str(entry["name"]), "system name")
+    common = {k: entry[k] for k in ("task", "atol", "rtol", "label", "input_name", "trust") if k in entry}
+    if not isinstance(common.get("trust", False), bool):
+        raise ValueError(f"trust must be true or false, not {common['trust']!r}")
     if common.get("task", "regression") not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification', not {common['task']!r}")
     if "factory" in entry:

@@ -7,17 +7,30 @@ from ..state import State
 from .matrix import grade_counts, matrices
 
 
+def _scan_tag(verdict: str) -> str:
+    """The scan verdict beside the grade: 'scan:clean', 'scan:DANGER', 'scan:UNSCANNABLE' (none: no tag)."""
+    if not verdict or verdict.startswith("nothing"):
+        return ""
+    return "scan:clean" if verdict == "clean" else "scan:" + verdict.split(":")[0].upper()
+
+
 def summary(state: State) -> list[str]:
     lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
     for m in matrices(state):
         lines.append(f"  {m.label} ({m.system})")
-        lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<18}" for c in m.columns))
+        lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<24}" for c in m.columns))
         for row in m.rows:
             cells = []
             for col, o in zip(m.columns, row.cells, strict=True):
                 study = f"[{o.study_grade}]" if o and o.study_grade else ""
-                cells.append(f"{(o.grade + ' ' + study) if o else ('not measured' if not col.measured else '?'):<18}")
+                text = f"{o.grade} {study} {_scan_tag(o.verdict)}".rstrip() if o else (
+                    "not measured" if not col.measured else "?")
+                cells.append(f"{text:<24}")
             lines.append("    " + f"{row.label:<13}" + "".join(cells))
+    for cell, o in sorted(state.outcomes.items()):
+        if o.verdict and not o.verdict.startswith(("clean", "nothing")):
+            refused = [r for p in o.producers for r in p.refused]
+            lines.append(f"exportconf: scan: {cell}: {o.verdict[:160]}" + (f" ({refused[0][:160]})" if refused else ""))
     if state.expected and not state.update:
         d = expectations.drift(state.outcomes, state.expected)
         lines += [f"exportconf: upgrade: {u}" for u in d.upgrades]

@@ -636,7 +636,7 @@ class Bridge {
   private async start(): Promise<number> {
     if (this.child && this.child.exitCode === null) return 0;
     const t0 = performance.now();
-    const child = spawn(PYTHON, ["-m", "pytest_exportconf.worker"], { stdio: ["pipe", "pipe", "pipe"], env: process.env });
+    const child = spawn(PYTHON, JSON.parse(process.env["EXPORTCONF_BRIDGE_ARGS"] ?? '["-m", "pytest_exportconf.worker"]') as string[], { stdio: ["pipe", "pipe", "pipe"], env: process.env });
     this.child = child;
     child.stderr.on("data", (d: Buffer) => process.stderr.write(d)); // the Python worker's log joins ours
     const lines = readline.createInterface({ input: child.stdout });
