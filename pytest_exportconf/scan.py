@@ -83,6 +83,7 @@ ALLOWED_PREFIXES = ("sklearn.", "torch.nn.modules.", "__torch__.", "keras.src.mo
 KERAS_SAFE_MODULES = ("keras", "keras.layers", "keras.src", "keras.models", "keras.optimizers", "keras.losses",
                       "keras.metrics", "keras.initializers", "keras.regularizers", "keras.activations")
 MAX_NESTED = 4
+MAX_MEMO = 10_000_000
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy (non-zip) torch.save archive
 
 
@@ -217,6 +218,21 @@ def _replay(fileobj: Any, report: _Report, where: str, depth: int) -> None:
 
         def persistent_load(self, pid: Any) -> Any:
             return _Stub()
+
+        def _checked_put(self: Any, index: int) -> None:
+            if index > MAX_MEMO:  # the C unpickler would size its memo for this many entries
+                raise MemoryError(f"memo index {index:,} (a memo bomb)")
+            self.memo[index] = self.stack[-1]
+
+        def load_long_binput(self) -> None:
+            self._checked_put(int.from_bytes(self.read(4), "little"))
+
+        def load_put(self) -> None:
+            self._checked_put(int(self.readline()[:-1]))
+
+        dispatch = dict(base.dispatch)
+        dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
+        dispatch[pickle.PUT[0]] = load_put
 
     streams = 0
     legacy_torch = False
@@ -397,12 +413,17 @@ def _picklescan(data: bytes, where: str, report: _Report) -> None:
 
 
 def _decompressed(path: Path) -> bytes:
+    """The pickle stream of a file, decompressed the way joblib.load would (zlib, gzip, bz2, xz, lzma)."""
     try:
-        from joblib.numpy_pickle_utils import _read_fileobject
+        from joblib import numpy_pickle_utils as npu
     except ImportError:
         return path.read_bytes()
-    with open(path, "rb") as f, _read_fileobject(f, str(path), None) as g:
-        return bytes(g.read())
+    opener = getattr(npu, "_validate_fileobject_and_memmap", None) or getattr(npu, "_read_fileobject", None)
+    if opener is None:
+        return path.read_bytes()
+    with open(path, "rb") as f, opener(f, str(path), None) as g:
+        fobj = g[0] if isinstance(g, tuple) else g
+        return bytes(fobj.read())
 
 
 def scan_path(path: Path, executes_code: bool = True) -> Verdict:
