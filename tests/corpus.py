@@ -104,7 +104,6 @@ def _keras_lambda_zip() -> bytes:
 
 
 def _onnx_escaping(path: Path) -> None:
-    import onnx
     from onnx import TensorProto, helper
 
     w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 1])
