@@ -367,7 +367,11 @@ def _walk(obj: Any) -> Any:
 
 
 def _scan_onnx(path: Path, report: _Report) -> None:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        report.notes.append(f"{path.name}: the onnx package is not installed: external-data paths not checked")
+        return
 
     try:
         model = onnx.load(str(path), load_external_data=False)

@@ -36,6 +36,10 @@ def summary(state: State) -> list[str]:
         lines += [f"exportconf: upgrade: {u}" for u in d.upgrades]
         lines += [f"exportconf: missing: {m}" for m in d.missing]
         lines += [f"exportconf: new: {n}" for n in d.new]
+    if any(o.executes_code_on_load for o in state.outcomes.values()):
+        from ..sandbox import describe
+
+        lines.append(f"exportconf: sandbox for code-executing formats: {describe()}")
     counts = grade_counts(state)
     lines.append("exportconf: " + f"{len(state.outcomes)} cells graded: "
                  + ", ".join(f"{counts.get(g, 0)} {g}" for g in rubric.GRADES))
