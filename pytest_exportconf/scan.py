@@ -230,7 +230,7 @@ def _replay(fileobj: Any, report: _Report, where: str, depth: int) -> None:
         def load_put(self) -> None:
             self._checked_put(int(self.readline()[:-1]))
 
-        dispatch = dict(base.dispatch)
+        dispatch = dict(base.dispatch)  # type: ignore[attr-defined]
         dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
         dispatch[pickle.PUT[0]] = load_put
 
