@@ -59,15 +59,17 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[corpus.Cas
     return cases, golden, root / "artifacts", root / "markers"
 
 
-def _run(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.RunResult:
+def _run(pytester: pytest.Pytester, tmp_path: Path, *args: str, stacks: str = "python",
+         cache: Path | None = None) -> pytest.RunResult:
     """``pytest --exportconf`` on the project's own systems only (no built-in system is trained)."""
     import tomllib
 
     table = tomllib.loads((pytester.path / "pyproject.toml").read_text())["tool"]["exportconf"]
     names = ",".join(s["name"] for s in table["systems"])
-    return pytester.runpytest_subprocess("--exportconf", "--exportconf-stacks=python", "-p", "no:cacheprovider",
+    return pytester.runpytest_subprocess("--exportconf", f"--exportconf-stacks={stacks}", "-p", "no:cacheprovider",
                                          f"--exportconf-systems={names}",
-                                         f"--exportconf-cache-dir={tmp_path / 'cache'}", "--exportconf-repeats=1",
+                                         f"--exportconf-cache-dir={cache or tmp_path / 'cache'}",
+                                         "--exportconf-repeats=1",
                                          "--exportconf-timeout=120", *args, timeout=1200)
 
 
@@ -116,6 +118,26 @@ def test_trusted_corpus_loads_sandboxed_and_still_nothing_escapes(
     assert trusted["trusted"] == "per run (--exportconf-trust)" and trusted["status"] == "dangerous"
     assert cells["exec"]["verdict"] == "dangerous: builtins.exec"
     assert not _orphans(ORPHAN_TAG)
+
+
+@pytest.mark.skipif(sandbox.confinement()[0] != "bwrap", reason="needs bubblewrap to block writes outside")
+def test_node_bridge_loads_trusted_payloads_in_the_sandbox(
+        generated: tuple[list[corpus.Case], Path, Path, Path], pytester: pytest.Pytester, tmp_path: Path,
+        shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JavaScript stack's Python bridge runs each load through the sandbox supervisor: a trusted payload
+    runs there, cannot write its marker and does not see the secret."""
+    cases, golden, src, markers = generated
+    monkeypatch.setenv(corpus.SECRET_VAR, SECRET)
+    _project(pytester, [c for c in cases if c.name in ("exec", "env-secret")], golden, src)
+    result = _run(pytester, tmp_path, "--exportconf-trust", stacks="javascript", cache=shared_cache)
+    cells = _cells(pytester)
+    bridged = [a for p in cells["exec"]["producers"] for a in p["attempts"] if a["route"] == "python-bridge"]
+    if not bridged or "unavailable" in bridged[0]["error"] or "Node" in bridged[0]["error"][:80]:
+        pytest.skip(f"no Node.js here: {result.stdout.str()[-500:]}")
+    assert "Read-only file system" in bridged[0]["error"], bridged[0]
+    assert "SECRET=absent" in _text(cells["env-secret"])
+    assert SECRET not in json.dumps(cells)
+    assert sorted(p.name for p in markers.iterdir()) == []
 
 
 def test_trust_per_system_and_bad_trust_value(pytester: pytest.Pytester, tmp_path: Path,
