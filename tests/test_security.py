@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -390,3 +391,48 @@ def test_builtin_exports_scan_clean(shared_cache: Path) -> None:
     bad = {str(p): v["label"] for fmt, p in records
            if (v := scanner.verdict(p, fmt in ("pickle", "joblib", "torchscript")))["status"] not in ("clean", "none")}
     assert not bad
+
+
+def test_worker_logs_do_not_pile_up_across_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_exportconf.runner import Runner
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    runner = Runner(timeout=60)
+    req = {**_request(tmp_path), "route": "crashing_routes:Crash"}
+    for _ in range(3):
+        assert runner.call("python", req)["crashed"]
+    logs = list(Path(tempfile.gettempdir()).glob(f"exportconf-{os.getpid()}-python-*.log"))
+    assert len(logs) == 1  # the restarted worker's; each crashed one's log went with it
+    runner.close()
+    assert not list(Path(tempfile.gettempdir()).glob(f"exportconf-{os.getpid()}-python-*.log"))
+
+
+def test_sigkill_of_pytest_takes_the_long_lived_worker_along(tmp_path: Path) -> None:
+    code = f"""
+import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pytest_exportconf.runner import Runner
+Runner(timeout=300).call("python", {{**{_request(tmp_path)!r}, "route": "crashing_routes:Hang"}})
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    caller = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    workers: list[str] = []
+    while not workers and time.monotonic() < deadline:
+        time.sleep(0.3)
+        workers = [ln for ln in _orphans("pytest_exportconf.worker") if ln.split()[0] != str(caller.pid)
+                   and _parent(int(ln.split()[0])) == caller.pid]
+    assert workers, "the Runner never started its worker"
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    pid = int(workers[0].split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
