@@ -441,3 +441,32 @@ def _parent(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def test_truncated_cached_export_is_rebuilt_and_said(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A built-in-style export (a project's factory model) whose cached file is truncated is rebuilt, the
+    producer row says why, and the grade is the one a clean cache gives."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("skl2onnx")
+    pytester.makepyfile(lin_model="""
+        import numpy as np
+        from sklearn.linear_model import LinearRegression
+
+        def build():
+            x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+            return LinearRegression().fit(x, x.sum(axis=1)), x[:4]
+    """)
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\npythonpath = ["."]\n[tool.exportconf]\n'
+                               '[[tool.exportconf.systems]]\nname = "lin"\nframework = "sklearn"\n'
+                               'factory = "lin_model:build"\n')
+    args = ("--exportconf-formats=onnx",)
+    _run(pytester, tmp_path, *args)
+    first = _cells(pytester)["lin"]
+    onnx_file = next((tmp_path / "cache").glob("lin/sklearn-*/exports/onnx/*/*.onnx"))
+    onnx_file.write_bytes(onnx_file.read_bytes()[:100])
+    _run(pytester, tmp_path, *args)
+    second = _cells(pytester)["lin"]
+    assert second["grade"] == first["grade"] != "--"
+    integrity = second["producers"][0]["integrity"]
+    assert integrity and "rebuilt" in integrity[0] and ".onnx: changed since it was built" in integrity[0]
+    assert len(onnx_file.read_bytes()) > 100
