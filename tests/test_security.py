@@ -470,3 +470,16 @@ def test_truncated_cached_export_is_rebuilt_and_said(pytester: pytest.Pytester, 
     integrity = second["producers"][0]["integrity"]
     assert integrity and "rebuilt" in integrity[0] and ".onnx: changed since it was built" in integrity[0]
     assert len(onnx_file.read_bytes()) > 100
+
+
+def test_cache_clean_option_reports_what_it_removed(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    stale = cache / "sys" / ".fw-0123-abcd1234"
+    stale.mkdir(parents=True)
+    Path(str(cache / "sys" / "fw-0123") + ".lock").write_text("")
+    result = pytester.runpytest_subprocess("--exportconf", f"--exportconf-cache-dir={cache}",
+                                           "--exportconf-cache-clean", "--exportconf-systems=number_predictor",
+                                           "--exportconf-stacks=python",
+                                           "-k", "no_cell_matches_this", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*exportconf: cache clean: removed * item(s)*", f"*temporary directory {stale}*"])
+    assert not stale.exists()
