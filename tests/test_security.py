@@ -134,7 +134,8 @@ def test_node_bridge_loads_trusted_payloads_in_the_sandbox(
     cases, golden, src, markers = generated
     monkeypatch.setenv(corpus.SECRET_VAR, SECRET)
     _project(pytester, [c for c in cases if c.name in ("exec", "env-secret")], golden, src)
-    result = _run(pytester, tmp_path, "--exportconf-trust", stacks="javascript", cache=shared_cache)
+    result = _run(pytester, tmp_path, "--exportconf-trust", "--exportconf-formats=pickle", stacks="javascript",
+                  cache=shared_cache)
     cells = _cells(pytester)
     bridged = [a for p in cells["exec"]["producers"] for a in p["attempts"] if a["route"] == "python-bridge"]
     if not bridged or "unavailable" in bridged[0]["error"] or "Node" in bridged[0]["error"][:80]:
