@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, tensors
-from .cache import ArtifactCache
+from .cache import ArtifactCache, verify
 from .digest import tree_digest
 from .registry import Registry
 
@@ -111,6 +111,11 @@ class Build:
 
     entry: Path
     manifest: dict[str, Any]
+    integrity: list[str] = field(default_factory=list)  # what verifying the cache entry found and did
+
+    def verify_export(self, rec: dict[str, Any]) -> list[str]:
+        """Re-check one export's files against the SHA-256 recorded at build time, just before a load."""
+        return verify(self.entry, self.manifest, "/".join(Path(rec["main"]).parts[:3]))
 
     def exports(self, fmt: str) -> list[dict[str, Any]]:
         """Export records of one format, one per variant, in the recipe's order of preference."""
@@ -160,18 +165,22 @@ class Builder:
             return self._built[(system, framework)]
         if (system, framework) in self._failed:
             raise self._failed[(system, framework)]
+        seen = len(self.cache.events)
+        sys_ = self.registry.systems[system]
         try:
             entry = self.cache.get_or_build(
-                f"{system}/{framework}", self.key(system, framework), lambda tmp: self._isolated(system, framework, tmp)
+                f"{system}/{framework}", self.key(system, framework),
+                lambda tmp: self._isolated(system, framework, tmp),
+                on_mismatch="rebuild" if sys_.rebuildable else "refuse",
             )
         except Exception as e:
-            action = self.registry.systems[system].action
             detail = str(e) if isinstance(e, BuildFailed) else f"{type(e).__name__}: {e}"
             trace = e.trace if isinstance(e, BuildFailed) and e.trace else traceback.format_exc()
-            err = BuildError(system, f"{action} {system} with {framework} failed: {detail}", trace)
+            err = BuildError(system, f"{sys_.action} {system} with {framework} failed: {detail}", trace)
             self._failed[(system, framework)] = err
             raise err from e
-        build = self._built[(system, framework)] = Build(entry, ArtifactCache.manifest(entry))
+        build = self._built[(system, framework)] = Build(entry, ArtifactCache.manifest(entry),
+                                                         integrity=self.cache.events[seen:])
         return build
 
     def _isolated(self, system: str, framework: str, out: Path) -> dict[str, Any]:

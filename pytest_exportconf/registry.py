@@ -77,6 +77,8 @@ class System(abc.ABC):
     in_study: ClassVar[bool] = False  # a reference system of the study: its Table IV grades apply
     study_sizes: ClassVar[dict[str, str]] = {}  # format -> size the study reported
     action: ClassVar[str] = "training"  # what building it means, in messages ("loading" for pre-exported files)
+    rebuildable: ClassVar[bool] = True  # a cache entry failing verification is rebuilt (else refused)
+    trust: bool = False  # load its artifacts even when the scan finds them dangerous (they stay sandboxed)
 
     @property
     @abc.abstractmethod
@@ -245,6 +247,10 @@ class Registry:
         self.runtimes: dict[str, Callable[[], list[str]]] = {}
 
     def add_system(self, system: System) -> None:
+        from .cache import check_name
+
+        check_name(system.name, "system name")  # it names cache entries: UnsafeName if it could escape
+
         if system.name in self.systems:
             old = self.systems[system.name]
             what = "a built-in reference system" if old.in_study else f"declared by {type(old).__name__}"

@@ -34,6 +34,7 @@ class State:
     timeout: float
     repeats: int
     seed: int
+    sandbox_memory: float = 8.0  # GiB of address space for each sandboxed load
     requirements: list[Requirement] = field(default_factory=list)
     expectations_path: Path | None = None
     expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade

@@ -195,6 +195,7 @@ class ArtifactSystem(DeclaredSystem):
     trust: bool = False
     action = "loading"
     _companions: dict[str, list[Path]] = field(default_factory=dict, repr=False)  # found by check()
+    rebuildable = False  # its cache entry is a copy of the user's files: a mismatch is refused, not remade
 
     def __post_init__(self) -> None:
         self._validate()

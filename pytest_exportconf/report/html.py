@@ -74,7 +74,7 @@ def matrix_html(state: State) -> str:
                     continue
                 bg = COLOURS.get(o.grade, "#fff") + "22"
                 study_grade = f'<span class="small">study: {_e(o.study_grade or "n/a")}</span>' if m.in_study else ""
-                tds.append(f'<td style="background:{bg}">{_grade(o.grade)} {study_grade}'
+                tds.append(f'<td style="background:{bg}">{_grade(o.grade)} {study_grade}{_verdict(o.verdict)}'
                            f'<div class="why">{_e(o.reason)}</div></td>')
             rows.append(f"<tr><th>{_e(row.label)}</th>{''.join(tds)}</tr>")
         parts.append(f"<h3>{_e(m.heading)}</h3><table><tr><th>format</th>{head}</tr>{''.join(rows)}</table>")
@@ -149,14 +149,34 @@ def _attempt_row(a: Attempt) -> str:
             + "".join(f"<tr><td></td><td colspan='10' class='small'>{_e(n[:1500])}</td></tr>" for n in a.notes))
 
 
+def _verdict(label: str) -> str:
+    """The scan verdict beside a grade (never part of it)."""
+    if not label:
+        return ""
+    colour = "#070" if label.startswith(("clean", "nothing")) else "#b00"
+    return f' <span class="small" style="color:{colour}" title="scan verdict">scan: {_e(label[:200])}</span>'
+
+
+def _security(p: Any) -> str:
+    items = [f"<li>{_e(v)}: {_e(s.get('label', ''))}"
+             + (f" (trusted {_e(s['trusted'])})" if s.get("trusted") else "")
+             + (f" <span class='small'>by {_e(', '.join(s.get('scanners', [])))}; "
+                f"{_e('; '.join(s.get('notes', []))[:1500])}</span>" if s.get("notes") else "") + "</li>"
+             for v, s in p.scans.items()]
+    items += [f"<li class='err'>{_e(r)}</li>" for r in p.refused]
+    items += [f"<li>cache: {_e(i)}</li>" for i in p.integrity]
+    return f"<ul class='small'>{''.join(items)}</ul>" if items else ""
+
+
 def notes_html(o: Outcome) -> str:
     parts = [f"<p>{_e(o.reason)}</p>", frictions_html(o.frictions), snippet_html(o)]
     if o.warnings:
         parts.append("<p class='small'>Warnings the frameworks raised while this cell was measured:</p>"
                      "<ul class='small'>" + "".join(f"<li>{_e(w)}</li>" for w in o.warnings) + "</ul>")
     if o.executes_code_on_load:
-        parts.append("<p class='small'>Security: this format can execute code when loaded "
-                     "(reported beside the grade, not part of it).</p>")
+        parts.append("<p class='small'>Security: this format can execute code when loaded; its artifacts are "
+                     "scanned before loading and loaded in a sandboxed child (reported beside the grade, not part "
+                     f"of it). Verdict: {_e(o.verdict or 'not scanned')}.</p>")
     head = ("<tr><th>variant</th><th>route</th><th>kind</th><th>result</th><th>frictions</th><th>max abs err</th>"
             "<th>min atol</th><th>import ms</th><th>load ms</th><th>p50 ms</th><th>versions</th></tr>")
     for p in o.producers:
@@ -165,6 +185,7 @@ def notes_html(o: Outcome) -> str:
                      f"{_e(p.exporter or 'not exported')}, {_e(human_size(p.size_bytes))}</h5>")
         if p.export_error:
             parts.append(f"<div class='err'>{_e(p.export_error[:3000])}</div>")
+        parts.append(_security(p))
         if p.attempts:
             parts.append(f"<table>{head}{''.join(_attempt_row(a) for a in p.attempts)}</table>")
     return "".join(parts)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, rubric, study
+from .. import __version__, rubric, sandbox, study
 from ..fsutil import atomic_write_text
 from ..state import State
 from .matrix import grade_counts
@@ -35,6 +35,7 @@ def results(state: State) -> dict[str, Any]:
                    "frictions": {k: {"severity": s, "meaning": m} for k, (s, m) in rubric.FRICTIONS.items()}},
         "summary": {"cells": len(state.outcomes), "grades": {g: counts.get(g, 0) for g in rubric.GRADES}},
         "study": {"table_iv": study.TABLE_IV, "sizes": study.SIZES},
+        "sandbox": sandbox.describe(),  # what confined the loads of code-executing formats on this machine
         "cells": [o.to_dict() for _, o in sorted(state.outcomes.items())],
     }
 

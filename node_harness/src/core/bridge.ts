@@ -26,7 +26,9 @@ export class Bridge {
   private async start(): Promise<number> {
     if (this.child && this.child.exitCode === null) return 0;
     const t0 = performance.now();
-    const child = spawn(this.python, ["-m", "pytest_exportconf.worker"], { stdio: ["pipe", "pipe", "pipe"], env: process.env });
+    // what to run comes from Python (the sandbox supervisor: every load in a fresh confined child)
+    const args = JSON.parse(process.env["EXPORTCONF_BRIDGE_ARGS"] ?? '["-m", "pytest_exportconf.worker"]') as string[];
+    const child = spawn(this.python, args, { stdio: ["pipe", "pipe", "pipe"], env: process.env });
     this.child = child;
     child.stderr.on("data", (d: Buffer) => process.stderr.write(d)); // the Python worker's log joins ours
     const lines = readline.createInterface({ input: child.stdout });
