@@ -154,7 +154,7 @@ def test_requirements_matching_no_cell_are_reported_and_fail_when_strict(
                                  "*selected cells: m/onnx/python*"])
 
 
-def test_report_for_a_project_system_says_nothing_about_the_study(
+def test_report_for_a_project_system_keeps_to_its_own_cells(  # (no "study" in a tmp path)
     pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
 ) -> None:
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\nexportconf_systems = 'm'\nexportconf_stacks = 'python'\n"
