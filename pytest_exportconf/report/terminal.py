@@ -8,7 +8,10 @@ from .matrix import grade_counts, matrices
 
 
 def summary(state: State) -> list[str]:
-    lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
+    system = any(o.system_grade is not None for o in state.outcomes.values())
+    title = ("runtime grade / system grade (in the stack's web app), the study's Table IV grade in brackets"
+             if system else "measured; the study's Table IV grade in brackets")
+    lines = ["", f"exportconf: ease of integration ({title})"]
     for m in matrices(state):
         lines.append(f"  {m.label} ({m.system})")
         lines.append("    " + f"{'format':<13}" + "".join(f"{c.label:<18}" for c in m.columns))
@@ -16,7 +19,8 @@ def summary(state: State) -> list[str]:
             cells = []
             for col, o in zip(m.columns, row.cells, strict=True):
                 study = f"[{o.study_grade}]" if o and o.study_grade else ""
-                cells.append(f"{(o.grade + ' ' + study) if o else ('not measured' if not col.measured else '?'):<18}")
+                grade = f"{o.grade} / {o.system_grade or 'n/m'}" if o and system else (o.grade if o else "")
+                cells.append(f"{(grade + ' ' + study) if o else ('not measured' if not col.measured else '?'):<18}")
             lines.append("    " + f"{row.label:<13}" + "".join(cells))
     if state.expected and not state.update:
         d = expectations.drift(state.outcomes, state.expected)

@@ -87,7 +87,8 @@ class WebApp(abc.ABC):
     def digest(self) -> str:
         h = hashlib.sha256(self.label.encode())
         for p in self.files():
-            h.update(str(p.relative_to(WEBAPPS)).encode() + b"\0" + p.read_bytes() + b"\0")
+            name = p.relative_to(self.source) if p.is_relative_to(self.source) else Path(p.name)
+            h.update(str(name).encode() + b"\0" + p.read_bytes() + b"\0")
         if self.needs_node:
             node, _ = self.tools.node()
             h.update(str(node).encode() + subprocess.run([str(node), "--version"], capture_output=True,
