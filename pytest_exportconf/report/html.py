@@ -10,7 +10,7 @@ import pytest
 from .. import rubric, study
 from ..concepts import Attempt, Outcome
 from ..state import STATE, State
-from . import system_html
+from . import charts, system_html
 from .matrix import grade_counts, human_size, matrices
 
 COLOURS = {"++": "#1a7f37", "+": "#7cb342", "-": "#f0a202", "--": "#cf222e"}
@@ -151,7 +151,7 @@ def section(state: State) -> str:
             f"<p>{len(state.outcomes)} cells: " + ", ".join(f"{counts.get(g, 0)} {_e(g)}" for g in rubric.GRADES)
             + f". Results file: <code>{_e(state.results_path)}</code>.</p><ul class='small'>{legend}</ul>"
             + matrix_html(state) + "<h3>Sizes (the study's Tables II and III beside)</h3>" + sizes_html(state)
-            + system_html.section(state)
+            + charts.section(state) + system_html.section(state)
             + "<h3>Where the measurement differs from the study</h3>" + differences_html(state)
             + "<h3>Field notes per cell</h3>" + notes + "</div>")
 

@@ -65,7 +65,7 @@ class Browser:
             self._start()
         if self._browser is None:
             return {"measured": False, "reason": self.unavailable}
-        page = self._browser.new_page(viewport={"width": 820, "height": 520})
+        page = self._browser.new_page(viewport={"width": 820, "height": 380})
         try:
             page.goto(url, wait_until="load", timeout=60_000)
             for selector, value in fill.items():
