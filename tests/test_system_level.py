@@ -74,6 +74,13 @@ def test_both_systems_in_the_three_apps(run_subprocess, pytester: pytest.Pyteste
         assert c["system_grade"] == rubric.grade(True, runtime + system)
         bridged = s["integration"]["loader"] == "python-bridge"
         assert bridged == ("bridge" in {f.kind for f in system}), c["cell"]
+        if c["stack"] == "typescript":  # the Browser column rides on the Next.js app
+            b = s["browser"]
+            if c["format"] == "onnx" and chromium:
+                assert b["ok"] and "onnxruntime-web" in b["runtime"], b.get("reason")
+                assert b["grade"] == rubric.grade(True, [f for f in runtime if f.kind != "bridge"])
+            elif c["format"] == "pickle":
+                assert b["grade"] == "--" and not b["measured"]
     html = (pytester.path / "exportconf-report.html").read_text()
     assert "System level: each model inside its stack" in html
     if chromium:

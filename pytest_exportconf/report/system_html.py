@@ -91,6 +91,31 @@ def screenshots_html(rows: list[tuple[str, Outcome, dict[str, Any]]]) -> str:
     return head + (f"<ul>{''.join(verdicts)}</ul>" if verdicts else "") + "".join(shots)
 
 
+def browser_html(rows: list[tuple[str, Outcome, dict[str, Any]]]) -> str:
+    """The Browser column: each format's model run in Chromium by the Next.js app's page itself."""
+    cells = [(o, s["browser"]) for _, o, s in rows if s.get("browser")]
+    if not cells:
+        return "<p class='nm'>not measured: it runs with the TypeScript stack's cells</p>"
+    colours = {"++": "#1a7f37", "+": "#7cb342", "-": "#f0a202", "--": "#cf222e"}
+    body, shots = [], []
+    for o, b in cells:
+        g = b.get("grade")
+        grade = (f"<b style='color:{colours.get(g, '#000')}'>{_e(g)}</b>" if g else "<i>not measured</i>")
+        extra = [f"runtime: {_e(b.get('runtime') or '-')}", f"model load in the page {_ms(b.get('load_ms'))} ms"]
+        if b.get("failed_requests"):
+            extra.append("failed requests: " + _e("; ".join(b["failed_requests"][:3])))
+        if b.get("console"):
+            extra.append("console: " + _e("; ".join(b["console"][:3])))
+        body.append(f"<tr><td><code>{_e(o.system)}/{_e(o.format)}</code></td><td>{grade}</td>"
+                    f"<td class='small'>{_e(b.get('reason', ''))}<br>{'<br>'.join(extra)}</td></tr>")
+        if b.get("screenshot"):
+            shots.append(f"<figure style='display:inline-block;margin:4px'><img src='{b['screenshot']}' width='410' "
+                         f"alt='{_e(b.get('title'))}'><figcaption class='small'>{_e(b.get('title'))}: "
+                         f"{_e(b.get('shown'))}</figcaption></figure>")
+    return ("<table><tr><th>cell</th><th>Browser grade</th><th>how</th></tr>" + "".join(body) + "</table>"
+            + "".join(shots))
+
+
 def section(state: State) -> str:
     rows = _measured(state)
     if not rows:
@@ -102,4 +127,6 @@ def section(state: State) -> str:
             "concurrency 8. Cold start: the server's start until its health check answered, and the first "
             "request of the cell (which loads the model).</p>" + latency_html(rows)
             + "<h4>Bad requests per stack (statuses over every cell)</h4>" + bad_requests_html(rows)
-            + "<h4>The pages in Chromium</h4>" + screenshots_html(rows))
+            + "<h4>The pages in Chromium</h4>" + screenshots_html(rows)
+            + "<h4>Browser column: inference in Chromium itself (the Next.js app's /browser pages)</h4>"
+            + browser_html(rows))

@@ -83,6 +83,51 @@ class Browser:
         finally:
             page.close()
 
+    def run_in_page(self, url: str, rows: list[dict[str, str]], read: str) -> dict[str, Any]:
+        """A page that runs the model itself: wait for ``#status[data-ready]``, then fill and submit each
+        row in turn and read ``#result``'s ``data-<read>``. Console errors and failed requests are kept
+        as evidence."""
+        if not self._started:
+            self._start()
+        if self._browser is None:
+            return {"measured": False, "reason": self.unavailable}
+        page = self._browser.new_page(viewport={"width": 820, "height": 380})
+        console: list[str] = []
+        failed: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text[:300]}") if m.type in ("error", "warning")
+                else None)
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        out: dict[str, Any] = {"measured": True, "browser": f"Chromium {self.version}", "console": console,
+                               "failed_requests": failed}
+        try:
+            page.goto(url, wait_until="load", timeout=60_000)
+            page.wait_for_selector("#status[data-ready=ok], #status[data-ready=error]", timeout=120_000)
+            out["runtime"] = page.inner_text("#status")
+            load_ms = page.get_attribute("#status", "data-load-ms")
+            out["load_ms"] = float(load_ms) if load_ms else None
+            if page.get_attribute("#status", "data-ready") != "ok":
+                out["reason"] = f"the model did not load in the page: {out['runtime']}"
+                return out
+            values: list[str | None] = []
+            for row in rows:
+                page.evaluate("document.getElementById('result').removeAttribute('data-done')")
+                for selector, value in row.items():
+                    page.fill(selector, value)
+                page.click("#submit")
+                page.wait_for_selector("#result[data-done]", timeout=60_000)
+                values.append(page.get_attribute("#result", f"data-{read}")
+                              if page.get_attribute("#result", "data-done") == "ok" else None)
+            out["values"] = values
+            out["shown"] = page.inner_text("#result")
+            out["title"] = page.title()
+            shot = base64.b64encode(page.screenshot(type="jpeg", quality=70)).decode()
+            out["screenshot"] = f"data:image/jpeg;base64,{shot}"
+        except Exception as e:
+            out["reason"] = f"{type(e).__name__}: {str(e)[:300]}"
+        finally:
+            page.close()
+        return out
+
     def close(self) -> None:
         if self._browser is not None:
             try:

@@ -27,6 +27,9 @@ from .browser import Browser
 from .servers import TAG_ENV, Server, free_port
 
 LOAD_REQUESTS, LOAD_CONCURRENCY = 200, 8
+# The Browser column: the Next.js app's /browser pages run the model in Chromium itself.
+BROWSER_HOST = "typescript"
+BROWSER_RUNTIMES = {"onnx": "onnxruntime-web", "savedmodel": "TensorFlow.js (the converted graph model)"}
 
 
 @dataclass
@@ -148,6 +151,8 @@ class SystemLevel:
                                      LOAD_REQUESTS, LOAD_CONCURRENCY)
             res["bad_requests"] = drive.bad_requests(run.server.base, path, api, inputs[first], float(got[0]), close)
             res["ui"] = self._ui(run, out, api, inputs[first], float(got[0]))
+            if out.stack == BROWSER_HOST:
+                res["browser"] = self._browser_column(run, out, api, [inputs[i] for i in answered], want)
             if not run.server.alive():
                 res["server_died"] = run.server.log_tail(800)
         ui = res.get("ui", {})
@@ -191,13 +196,45 @@ class SystemLevel:
         tmp.write_text(json.dumps(models, indent=1))
         os.replace(tmp, run.models)
 
+    def _browser_column(self, run: Running, out: Outcome, api: drive.SystemApi, rows: list[Any],
+                        want: np.ndarray) -> dict[str, Any]:
+        """The cell in the Browser column: the same artifact the TypeScript cell serves, run in the page
+        by the format's browser runtime; graded by the rubric on the TypeScript cell's runtime frictions."""
+        res: dict[str, Any] = {"runtime": BROWSER_RUNTIMES.get(out.format)}
+        if out.format not in BROWSER_RUNTIMES:
+            res.update(measured=False, grade="--", reason=f"no runtime runs {out.format} in a browser (the "
+                       "Python bridge needs a server process); browser runtimes: " + ", ".join(BROWSER_RUNTIMES))
+            return res
+        fill = [self._fill(api, r)[0] for r in rows]
+        read = self._fill(api, rows[0])[1]
+        page = self.browser.run_in_page(f"{run.server.base}/browser/{out.system}?format={out.format}", fill, read)
+        res.update(page)
+        if not page.get("measured"):
+            res["grade"] = None
+            return res
+        values = page.get("values") or []
+        if "reason" in page or len(values) != len(rows) or any(v is None for v in values):
+            res.update(ok=False, grade="--")
+            res.setdefault("reason", f"the page answered {values}")
+            return res
+        cmp = compare(np.asarray([float(v) for v in values]), want, self.measurer.registry.systems[out.system]
+                      .tolerance())
+        frictions = [f for f in out.frictions if f.kind != "bridge"]
+        res.update(ok=cmp.ok, detail=cmp.detail, max_abs_error=cmp.max_abs_error,
+                   frictions=[f.to_dict() for f in frictions], grade=rubric.grade(cmp.ok, frictions))
+        res["reason"] = (f"{page.get('runtime')} in Chromium: {cmp.detail}; frictions of the TypeScript cell's "
+                         f"artifact: {', '.join(sorted({f.kind for f in frictions})) or 'none'}")
+        return res
+
+    @staticmethod
+    def _fill(api: drive.SystemApi, row: Any) -> tuple[dict[str, str], str]:
+        if api.field == "numbers":
+            return {f"#n{i + 1}": f"{float(v):g}" for i, v in enumerate(np.asarray(row).reshape(-1))}, "value"
+        return {"#review": str(row)}, "probability"
+
     def _ui(self, run: Running, out: Outcome, api: drive.SystemApi, row: Any, api_score: float) -> dict[str, Any]:
         url = f"{run.server.base}/{out.system}?format={out.format}"
-        if api.field == "numbers":
-            fill = {f"#n{i + 1}": f"{float(v):g}" for i, v in enumerate(np.asarray(row).reshape(-1))}
-            read = "value"
-        else:
-            fill, read = {"#review": str(row)}, "probability"
+        fill, read = self._fill(api, row)
         t0 = time.perf_counter()
         ui = self.browser.check(url, fill, read)
         ui["ms"] = (time.perf_counter() - t0) * 1000
