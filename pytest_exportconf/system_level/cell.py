@@ -93,8 +93,12 @@ class SystemLevel:
         if out.stack not in APPS:
             res["reason"] = f"no web app for stack {out.stack}; apps: {', '.join(APPS)}"
             return
-        if out.system not in drive.APIS:
-            res["reason"] = f"no page or API for system {out.system} in the apps; systems: {', '.join(drive.APIS)}"
+        sys_ = registry.systems[out.system]
+        inputs = sys_.golden()[0]
+        api = drive.api_for(out.system, inputs)
+        if api is None:
+            res["reason"] = (f"no page or API fits {out.system}'s input {np.asarray(inputs).dtype}"
+                             f"{list(np.asarray(inputs).shape)}: the apps serve one row of k numbers or one text")
             return
         res["app"] = APPS[out.stack].label
         if not out.winner:
@@ -118,12 +122,12 @@ class SystemLevel:
         res["server_start_ms"] = (run.server.started_s or 0) * 1000
         res["integration"] = {k: entry[k] for k in ("loader", "format")} | {
             "artifact": Path(entry["artifact"]).name, "preprocessing": bool(entry["preprocessing"])}
+        if out.system not in drive.APIS:  # a generic page: the form is built from the input and an example
+            entry |= api.entry(inputs[0], sys_.label)
         self._publish(run, out, entry)
         frictions = [Friction(f["kind"], f["detail"]) for f in run.build.info.get("frictions", [])]
         evidence = {f["kind"]: f.get("evidence", "") for f in run.build.info.get("frictions", [])}
-        sys_ = registry.systems[out.system]
-        api, path = drive.APIS[out.system], f"/api/{out.system}/{out.format}"
-        inputs = sys_.golden()[0]
+        path = f"/api/{out.system}/{out.format}"
         tol = sys_.tolerance()
 
         g = drive.golden(run.server.base, path, api, inputs)
@@ -205,9 +209,11 @@ class SystemLevel:
             res.update(measured=False, grade="--", reason=f"no runtime runs {out.format} in a browser (the "
                        "Python bridge needs a server process); browser runtimes: " + ", ".join(BROWSER_RUNTIMES))
             return res
-        fill = [self._fill(api, r)[0] for r in rows]
-        read = self._fill(api, rows[0])[1]
-        page = self.browser.run_in_page(f"{run.server.base}/browser/{out.system}?format={out.format}", fill, read)
+        if out.system not in drive.APIS:
+            res.update(measured=False, grade=None, reason="the /browser pages exist for the two reference systems only")
+            return res
+        page = self.browser.run_in_page(f"{run.server.base}/browser/{out.system}?format={out.format}",
+                                        [api.fill(r) for r in rows], api.read)
         res.update(page)
         if not page.get("measured"):
             res["grade"] = None
@@ -226,15 +232,9 @@ class SystemLevel:
                          f"artifact: {', '.join(sorted({f.kind for f in frictions})) or 'none'}")
         return res
 
-    @staticmethod
-    def _fill(api: drive.SystemApi, row: Any) -> tuple[dict[str, str], str]:
-        if api.field == "numbers":
-            return {f"#n{i + 1}": f"{float(v):g}" for i, v in enumerate(np.asarray(row).reshape(-1))}, "value"
-        return {"#review": str(row)}, "probability"
-
     def _ui(self, run: Running, out: Outcome, api: drive.SystemApi, row: Any, api_score: float) -> dict[str, Any]:
         url = f"{run.server.base}/{out.system}?format={out.format}"
-        fill, read = self._fill(api, row)
+        fill, read = api.fill(row), api.read
         t0 = time.perf_counter()
         ui = self.browser.check(url, fill, read)
         ui["ms"] = (time.perf_counter() - t0) * 1000

@@ -19,36 +19,76 @@ from .servers import request
 class SystemApi:
     """What the apps' JSON API takes and answers for one system (the same in every app)."""
 
-    field: str
+    field: str  # "numbers" | "features" (a list of ``count`` numbers) or "review" | "text" (a string)
     answer: str  # the response field carrying the model's score
+    count: int = 3
+
+    @property
+    def numeric(self) -> bool:
+        return self.field in ("numbers", "features")
 
     def body(self, row: Any) -> dict[str, Any]:
-        return {self.field: [float(v) for v in np.asarray(row).reshape(-1)] if self.field == "numbers" else str(row)}
+        return {self.field: [float(v) for v in np.asarray(row).reshape(-1)] if self.numeric else str(row)}
+
+    def entry(self, row: Any, title: str) -> dict[str, Any]:
+        """What a generic page needs in models.json: the input's kind and an example row to pre-fill."""
+        if self.numeric:
+            return {"input": {"kind": "numbers", "count": self.count}, "example": self.body(row)[self.field],
+                    "title": title}
+        return {"input": {"kind": "text"}, "example": str(row), "title": title}
+
+    def fill(self, row: Any) -> dict[str, str]:
+        """The page's fields for one row (CSS selector -> value)."""
+        if self.numeric:
+            prefix = "n" if self.field == "numbers" else "x"
+            return {f"#{prefix}{i + 1}": repr(float(v)) for i, v in enumerate(np.asarray(row).reshape(-1))}
+        return {"#review" if self.field == "review" else "#text": str(row)}
+
+    @property
+    def read(self) -> str:
+        return "probability" if self.field == "review" else "value"
 
     def rejects(self, row: Any) -> str | None:
         """Why the API refuses this golden row by its contract (a 4xx is then the right answer)."""
-        if self.field == "review" and not str(row).strip():
-            return "an empty review is a bad request (400)"
+        if not self.numeric and not str(row).strip():
+            return "an empty text is a bad request (400)"
         return None
 
     def probes(self) -> list[tuple[str, bytes, str]]:
         """(probe, raw body, content type): each must get a 4xx JSON error, and the server live on."""
-        good = json.dumps({"numbers": [1, 2, 3]} if self.field == "numbers" else {"review": "a good film"}).encode()
+        f = self.field
+        good = json.dumps({f: list(range(1, self.count + 1))} if self.numeric else {f: "a good film"}).encode()
         common = [("malformed JSON", good[:-3], "application/json"),
                   ("missing field", b'{"other": 1}', "application/json"),
                   ("wrong content type", good, "text/plain")]
-        if self.field == "numbers":
-            return [*common, ("wrong feature count", b'{"numbers": [1, 2]}', "application/json"),
-                    ("non-numeric value", b'{"numbers": [1, "two", 3]}', "application/json")]
-        return [*common, ("empty text", b'{"review": ""}', "application/json"),
-                ("100 kB review", json.dumps({"review": "great film " * 9310}).encode(), "application/json"),
-                ("non-string review", b'{"review": 42}', "application/json")]
+        if self.numeric:
+            wrong = list(range(1, self.count)) or [1, 2]
+            bad: list[Any] = [1] * self.count
+            bad[min(1, self.count - 1)] = "two"
+            return [*common, ("wrong feature count", json.dumps({f: wrong}).encode(), "application/json"),
+                    ("non-numeric value", json.dumps({f: bad}).encode(), "application/json")]
+        return [*common, ("empty text", json.dumps({f: ""}).encode(), "application/json"),
+                ("100 kB review", json.dumps({f: "great film " * 9310}).encode(), "application/json"),
+                ("non-string review", json.dumps({f: 42}).encode(), "application/json")]
 
 
 APIS: dict[str, SystemApi] = {
     "number_predictor": SystemApi("numbers", "prediction"),
     "sentiment": SystemApi("review", "probability"),
 }
+
+
+def api_for(system: str, inputs: Any) -> SystemApi | None:
+    """The built-in systems' own APIs; any other system with one input of k numbers per row, or one text
+    per row, gets the generic one (``features`` or ``text`` in, ``score`` out). None: no API fits."""
+    if system in APIS:
+        return APIS[system]
+    x = np.asarray(inputs)
+    if x.ndim == 1 and (x.dtype == object or x.dtype.kind in "US"):
+        return SystemApi("text", "score")
+    if x.ndim == 2 and x.dtype.kind in "fiu":
+        return SystemApi("features", "score", count=int(x.shape[1]))
+    return None
 
 
 def golden(base: str, path: str, api: SystemApi, inputs: np.ndarray) -> dict[str, Any]:

@@ -134,14 +134,18 @@ class Models:
         self.loaded: dict[tuple[str, str], tuple[Predict, dict[str, Any] | None, float]] = {}
         self.lock = threading.Lock()
 
+    def entry(self, system: str, fmt: str) -> dict[str, Any]:
+        with open(self.path) as f:
+            entry = json.load(f).get(system, {}).get(fmt)
+        if entry is None:
+            abort(404, f"no model for {system}/{fmt}")
+        return dict(entry)
+
     def get(self, system: str, fmt: str) -> tuple[Predict, dict[str, Any] | None, float]:
         key = (system, fmt)
         with self.lock:
             if key not in self.loaded:
-                with open(self.path) as f:
-                    entry = json.load(f).get(system, {}).get(fmt)
-                if entry is None:
-                    abort(404, f"no model for {system}/{fmt}")
+                entry = self.entry(system, fmt)
                 loader = LOADERS.get(entry["loader"])
                 if loader is None:
                     raise RuntimeError(f"no loader {entry['loader']}; known: {', '.join(LOADERS)}")
@@ -187,6 +191,28 @@ SYSTEMS: dict[str, tuple[Callable[[dict[str, Any]], np.ndarray], Callable[[float
 }
 
 
+def _generic(spec: dict[str, Any]) -> Callable[[dict[str, Any]], np.ndarray]:
+    """Any other system of models.json: ``{"features": [k numbers]}`` or ``{"text": "..."}``, answered
+    with ``{"score": s}``; ``spec`` is the entry's ``input`` (``{"kind": "numbers", "count": k}`` or text)."""
+    if spec.get("kind") == "text":
+        return lambda body: _review({"review": body["text"]} if "text" in body else {})
+    count = int(spec["count"])
+
+    def parse(body: dict[str, Any]) -> np.ndarray:
+        if "features" not in body:
+            abort(400, f"missing field 'features' (a list of {count} numbers)")
+        xs = body["features"]
+        if not isinstance(xs, list) or len(xs) != count:
+            abort(400, f"'features' must be a list of {count} numbers, got "
+                       f"{f'{len(xs)} values' if isinstance(xs, list) else type(xs).__name__}")
+        for i, v in enumerate(xs):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                abort(400, f"'features'[{i}] is not a finite number: {json.dumps(v)}")
+        return np.asarray([xs], dtype=np.float32)
+
+    return parse
+
+
 def create_app(models_path: str | None = None) -> Flask:
     app = Flask(__name__)
     models = Models(models_path or os.environ.get("EXPORTCONF_MODELS", "models.json"))
@@ -210,16 +236,17 @@ def create_app(models_path: str | None = None) -> Flask:
 
     @app.get("/<system>")
     def page(system: str) -> Any:
-        if system not in SYSTEMS:
-            abort(404, f"unknown system {system}; systems: {', '.join(SYSTEMS)}")
         fmt = request.args.get("format", "onnx")
+        if system not in SYSTEMS:  # any other system: a form built from its input, pre-filled with an example
+            entry = models.entry(system, fmt)
+            return render_template("generic.html", title=f"{entry.get('title', system)} — {fmt} — Flask",
+                                   system=system, format=fmt, formats=FORMATS, input=entry["input"],
+                                   example=entry.get("example"))
         return render_template(f"{system}.html", title=f"{TITLES[system]} — {fmt} — Flask", system=system,
                                format=fmt, formats=FORMATS)
 
     @app.post("/api/<system>/<fmt>")
     def predict(system: str, fmt: str) -> Any:
-        if system not in SYSTEMS:
-            abort(404, f"unknown system {system}; systems: {', '.join(SYSTEMS)}")
         if request.mimetype != "application/json":
             abort(415, f"Content-Type must be application/json, got {request.mimetype or 'none'}")
         body = request.get_json(silent=True)
@@ -227,7 +254,10 @@ def create_app(models_path: str | None = None) -> Flask:
             abort(400, "malformed JSON")
         if not isinstance(body, dict):
             abort(400, "the body must be a JSON object")
-        parse, answer = SYSTEMS[system]
+        if system in SYSTEMS:
+            parse, answer = SYSTEMS[system]
+        else:
+            parse, answer = _generic(models.entry(system, fmt)["input"]), (lambda s: {"score": s})
         x = parse(body)
         fn, prep, load_ms = models.get(system, fmt)
         t0 = time.perf_counter()

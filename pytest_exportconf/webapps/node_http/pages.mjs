@@ -26,8 +26,26 @@ const SCRIPTS = {
       el.textContent = r.label + " (P(positive) = " + r.probability.toFixed(4) + ")"; };`,
 };
 
+// Any other system: a form built from its input (k numbers or a text), pre-filled with an example row.
+export function genericPage(system, format, entry) {
+  const spec = entry.input ?? {};
+  const ex = entry.example;
+  const form = spec.kind === "text"
+    ? `<p>The model's text input.</p><textarea id="text" rows="6" cols="60" required>${esc(ex ?? "")}</textarea>`
+    : `<p>The model's ${spec.count} input features (pre-filled with a golden row).</p>` +
+      Array.from({ length: spec.count }, (_, i) => `<input id="x${i + 1}" type="number" step="any" required value="${esc(ex?.[i] ?? "")}">`).join(" ");
+  const script = spec.kind === "text"
+    ? `const body = () => ({ text: document.getElementById("text").value });`
+    : `const body = () => ({ features: Array.from({ length: ${Number(spec.count)} }, (_, i) => Number(document.getElementById("x" + (i + 1)).value)) });`;
+  const show = `const show = (r, el) => { el.dataset.value = r.score; el.textContent = "Score: " + r.score.toFixed(4); };`;
+  return render(`${entry.title ?? system} — ${format} — node:http`, system, format, form, script + "\n" + show);
+}
+
 export function page(system, format) {
-  const title = `${TITLES[system]} — ${format} — node:http`;
+  return render(`${TITLES[system]} — ${format} — node:http`, system, format, FORMS[system], SCRIPTS[system]);
+}
+
+function render(title, system, format, form, script) {
   const options = FORMATS.map((f) => `<option${f === format ? " selected" : ""}>${f}</option>`).join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
@@ -37,12 +55,12 @@ export function page(system, format) {
 <form id="form" method="get">
   <label>Model format <select id="format" name="format" onchange="this.form.submit()">${options}</select></label>
 </form>
-<form id="predict">${FORMS[system]}
+<form id="predict">${form}
   <p><button id="submit" type="submit">Predict</button></p>
 </form>
 <div id="result"></div><div id="error"></div>
 <script>
-  ${SCRIPTS[system]}
+  ${script}
   document.getElementById("predict").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const el = document.getElementById("result"), err = document.getElementById("error");

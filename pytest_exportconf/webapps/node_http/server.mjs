@@ -16,7 +16,7 @@ import http from "node:http";
 import readline from "node:readline";
 
 import { applyPreprocessing } from "./preprocessing.mjs";
-import { page, index } from "./pages.mjs";
+import { genericPage, index, page } from "./pages.mjs";
 
 const HOST = process.env.HOST ?? "127.0.0.1";
 const PORT = Number(process.env.PORT ?? 3000);
@@ -30,6 +30,27 @@ const SYSTEMS = {
     answer: (score) => ({ label: score >= 0.5 ? "positive" : "negative", probability: score }),
   },
 };
+
+// Any other system of models.json: {"features": [k numbers]} or {"text": "..."}, answered with {"score"}.
+function genericSystem(entry) {
+  const spec = entry.input ?? {};
+  if (spec.kind === "text") {
+    return { parse: (body) => parseReview("text" in body ? { review: body.text } : {}), answer: (s) => ({ score: s }) };
+  }
+  const count = Number(spec.count);
+  const parse = (body) => {
+    if (!("features" in body)) throw new HttpError(400, `missing field 'features' (a list of ${count} numbers)`);
+    const xs = body.features;
+    if (!Array.isArray(xs) || xs.length !== count) {
+      throw new HttpError(400, `'features' must be a list of ${count} numbers, got ${Array.isArray(xs) ? `${xs.length} values` : typeof xs}`);
+    }
+    xs.forEach((v, i) => {
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new HttpError(400, `'features'[${i}] is not a finite number: ${JSON.stringify(v)}`);
+    });
+    return { kind: "numbers", values: xs };
+  };
+  return { parse, answer: (s) => ({ score: s }) };
+}
 
 class HttpError extends Error {
   constructor(status, message) {
@@ -213,8 +234,7 @@ function readBody(req) {
 }
 
 async function api(req, res, system, format) {
-  const sys = SYSTEMS[system];
-  if (!sys) throw new HttpError(404, `unknown system ${system}; systems: ${Object.keys(SYSTEMS).join(", ")}`);
+  const sys = SYSTEMS[system] ?? genericSystem(modelEntry(system, format));
   if (req.method !== "POST") throw new HttpError(405, "use POST with a JSON body");
   const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
   if (type !== "application/json") throw new HttpError(415, `Content-Type must be application/json, got ${type || "none"}`);
@@ -240,8 +260,10 @@ const server = http.createServer(async (req, res) => {
     if (url.pathname === "/healthz") return send(res, 200, { ok: true, pid: process.pid });
     if (parts[0] === "api" && parts.length === 3) return await api(req, res, parts[1], parts[2]);
     if (req.method === "GET" && parts.length === 0) return send(res, 200, index(Object.keys(SYSTEMS)), "text/html");
-    if (req.method === "GET" && parts.length === 1 && SYSTEMS[parts[0]]) {
-      return send(res, 200, page(parts[0], url.searchParams.get("format") ?? "onnx"), "text/html");
+    if (req.method === "GET" && parts.length === 1) {
+      const format = url.searchParams.get("format") ?? "onnx";
+      if (SYSTEMS[parts[0]]) return send(res, 200, page(parts[0], format), "text/html");
+      return send(res, 200, genericPage(parts[0], format, modelEntry(parts[0], format)), "text/html");
     }
     throw new HttpError(404, `no page ${url.pathname}`);
   } catch (e) {

@@ -47,3 +47,30 @@ export const SYSTEMS: Record<string, SystemDef> = {
     answer: (s) => ({ label: s >= 0.5 ? "positive" : "negative", probability: s }),
   },
 };
+
+export interface GenericInput {
+  kind: "numbers" | "text";
+  count?: number;
+}
+
+// Any other system of models.json: {"features": [k numbers]} or {"text": "..."}, answered with {"score"}.
+export function genericSystem(input: GenericInput, title: string): SystemDef {
+  const answer = (s: number) => ({ score: s });
+  if (input.kind === "text") {
+    return { title, answer, parse: (body) => parseReview("text" in body ? { review: body.text } : {}) };
+  }
+  const count = Number(input.count);
+  const parse = (body: Record<string, unknown>): Input => {
+    if (!("features" in body)) throw new HttpError(400, `missing field 'features' (a list of ${count} numbers)`);
+    const xs = body.features;
+    if (!Array.isArray(xs) || xs.length !== count) {
+      throw new HttpError(400, `'features' must be a list of ${count} numbers, got ${Array.isArray(xs) ? `${xs.length} values` : typeof xs}`);
+    }
+    const values = xs.map((v: unknown, i) => {
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new HttpError(400, `'features'[${i}] is not a finite number: ${JSON.stringify(v)}`);
+      return v;
+    });
+    return { kind: "numbers", values };
+  };
+  return { title, answer, parse };
+}

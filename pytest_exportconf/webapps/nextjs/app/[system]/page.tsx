@@ -1,8 +1,10 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 
-import { FORMATS, SYSTEMS } from "@/lib/systems";
+import { genericEntry } from "@/lib/files";
+import { FORMATS, HttpError, SYSTEMS } from "@/lib/systems";
 
+import GenericPredictor from "./GenericPredictor";
 import Predictor from "./Predictor";
 
 interface Props {
@@ -19,7 +21,20 @@ export async function generateMetadata({ params, searchParams }: Props): Promise
 
 export default async function SystemPage({ params, searchParams }: Props) {
   const [{ system }, { format = "onnx" }] = await Promise.all([params, searchParams]);
-  if (!(system === "number_predictor" || system === "sentiment")) notFound();
+  let form;
+  if (system === "number_predictor" || system === "sentiment") {
+    form = <Predictor system={system} format={format} />;
+  } else {
+    // any other system: a form built from its input, pre-filled with a golden row
+    let generic;
+    try {
+      generic = genericEntry(system, format);
+    } catch (e) {
+      if (e instanceof HttpError) notFound();
+      throw e;
+    }
+    form = <GenericPredictor system={system} format={format} input={generic.input} example={generic.example ?? null} />;
+  }
   return (
     <main>
       <h1>{title(system, format)}</h1>
@@ -34,7 +49,7 @@ export default async function SystemPage({ params, searchParams }: Props) {
         </label>{" "}
         <button type="submit">Switch</button>
       </form>
-      <Predictor system={system} format={format} />
+      {form}
     </main>
   );
 }

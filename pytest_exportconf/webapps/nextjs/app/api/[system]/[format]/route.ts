@@ -1,5 +1,6 @@
+import { genericEntry } from "@/lib/files";
 import { model } from "@/lib/models";
-import { HttpError, SYSTEMS } from "@/lib/systems";
+import { genericSystem, HttpError, SYSTEMS } from "@/lib/systems";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
@@ -9,8 +10,8 @@ const json = (status: number, body: unknown): Response => Response.json(body, { 
 export async function POST(req: Request, ctx: { params: Promise<{ system: string; format: string }> }): Promise<Response> {
   const { system, format } = await ctx.params;
   try {
-    const sys = SYSTEMS[system];
-    if (!sys) throw new HttpError(404, `unknown system ${system}; systems: ${Object.keys(SYSTEMS).join(", ")}`);
+    const generic = SYSTEMS[system] ? null : genericEntry(system, format);
+    const sys = SYSTEMS[system] ?? genericSystem(generic!.input, generic!.title);
     const type = (req.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
     if (type !== "application/json") throw new HttpError(415, `Content-Type must be application/json, got ${type || "none"}`);
     let body: unknown;
