@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class SystemLevel:
     def close(self) -> None:
         for run in self.running.values():
             run.server.stop()
+            shutil.rmtree(run.models.parent, ignore_errors=True)  # models.json and the server's log
         self.running.clear()
         self.browser.close()
 
