@@ -18,7 +18,7 @@ from conftest import clean_env
 
 from pytest_exportconf import rubric
 from pytest_exportconf.concepts import Friction
-from pytest_exportconf.system_level.apps import APPS, BuildFailed, NodeHttpApp, Tools
+from pytest_exportconf.system_level.apps import APPS, BuildFailed, Fix, NodeHttpApp, Tools, WebApp
 from pytest_exportconf.system_level.browser import find_chromium
 from pytest_exportconf.system_level.servers import TAG_ENV, tagged_processes
 
@@ -126,3 +126,23 @@ def test_a_failed_build_is_cleaned_up_and_said(tmp_path: Path) -> None:
         app.build(tmp_path / "cache")
     assert not [p for p in (tmp_path / "cache" / "webapps").iterdir() if p.suffix != ".lock"]
     assert set(APPS) == {"python", "javascript", "typescript"}
+
+
+def test_a_fix_is_recorded_only_when_the_plain_build_failed(tmp_path: Path) -> None:
+    """The build ladder with a real build command: it fails, as a bundler does, until the config file
+    exists; the fix becomes a framework-config friction carrying the lines and the error."""
+    build = [sys.executable, "-c", "import os, sys\nif not os.path.exists('app.config'):\n"
+             "    print('Error: Module parse failed: Unexpected character'); sys.exit(1)"]
+    fix = Fix("framework-config", "app.config", "externals = ['native-addon']\n")
+    app_cls = type("App", (WebApp,), {"stack": "x", "label": "x", "source": tmp_path, "loaders": {},
+                                       "fixes": (fix,), "needs_node": False, "argv": lambda self, b, p: []})
+    app = app_cls(tools=Tools(log=lambda msg: None))
+    (tmp_path / "plain").mkdir()
+    info = app.build_with_fixes(tmp_path / "plain", build, "the build")
+    (friction,) = info["frictions"]
+    assert friction["kind"] == "framework-config" and rubric.severity("framework-config") == "minor"
+    assert "externals = ['native-addon']" in friction["detail"]
+    assert "Module parse failed" in friction["evidence"]
+    (tmp_path / "fine").mkdir()
+    (tmp_path / "fine" / "app.config").write_text("")
+    assert app.build_with_fixes(tmp_path / "fine", build, "the build")["frictions"] == []

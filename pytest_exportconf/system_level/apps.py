@@ -136,6 +136,26 @@ class WebApp(abc.ABC):
         if proc.returncode != 0:
             raise BuildFailed(f"npm ci failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-3000:]}")
 
+    def build_with_fixes(self, dest: Path, argv: list[str], what: str) -> dict[str, Any]:
+        """Run the build as the sources are; only if it fails, apply the app's fixes one by one until it
+        passes, recording each needed fix as a friction with the error it removed (observed, not declared)."""
+        proc = self.run(argv, dest)
+        notes = [f"{what} as in the sources: exit status {proc.returncode}"]
+        frictions: list[dict[str, str]] = []
+        for fix in self.fixes:
+            if proc.returncode == 0:
+                break
+            error = _error_lines(proc.stdout + proc.stderr)
+            (dest / fix.file).write_text(fix.content)
+            proc = self.run(argv, dest)
+            notes.append(f"with {fix.file}: exit status {proc.returncode}")
+            if proc.returncode == 0:
+                frictions.append({"kind": fix.friction, "detail": f"{fix.file} needed:\n{fix.content.strip()}",
+                                  "evidence": f"{what} without it failed:\n{error}"})
+        if proc.returncode != 0:
+            raise BuildFailed(f"{what} failed ({proc.returncode}): {_error_lines(proc.stdout + proc.stderr)}")
+        return {"frictions": frictions, "notes": notes, "stdout": proc.stdout}
+
     @abc.abstractmethod
     def argv(self, build: AppBuild, port: int) -> list[str]: ...
 
@@ -197,24 +217,10 @@ class NextApp(WebApp):
     def _build(self, dest: Path) -> dict[str, Any]:
         self.npm_ci(dest)
         node, _ = self.tools.node()
-        build = [str(node), str(dest / "node_modules" / "next" / "dist" / "bin" / "next"), "build"]
-        proc = self.run(build, dest)
-        notes = [f"next build as in the sources (no next.config): exit status {proc.returncode}"]
-        frictions: list[dict[str, str]] = []
-        for fix in self.fixes:
-            if proc.returncode == 0:
-                break
-            error = _error_lines(proc.stdout + proc.stderr)
-            (dest / fix.file).write_text(fix.content)
-            proc = self.run(build, dest)
-            notes.append(f"with {fix.file}: exit status {proc.returncode}")
-            if proc.returncode == 0:
-                frictions.append({"kind": fix.friction, "detail": f"{fix.file} needed:\n{fix.content.strip()}",
-                                  "evidence": f"next build without it failed:\n{error}"})
-        if proc.returncode != 0:
-            raise BuildFailed(f"next build failed ({proc.returncode}): {_error_lines(proc.stdout + proc.stderr)}")
-        notes.append(_built_line(proc.stdout))
-        return {"frictions": frictions, "notes": notes}
+        info = self.build_with_fixes(dest, [str(node), str(dest / "node_modules" / "next" / "dist" / "bin" / "next"),
+                                            "build"], "next build")
+        info["notes"].append(_built_line(info.pop("stdout")))
+        return info
 
     def argv(self, build: AppBuild, port: int) -> list[str]:
         # next's own entry point (what node_modules/.bin/next links to), not npx: killing npx leaves
