@@ -11,9 +11,11 @@ from pytest_exportconf.policy import failure_message, field_warnings, settle
 
 
 def test_cell(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any, exportconf_prepared: list[str],
-              request: pytest.FixtureRequest) -> None:
+              exportconf_system: Any, request: pytest.FixtureRequest) -> None:
     with field_warnings() as warned:
         outcome = exportconf_measurer.measure(*exportconf_cell)
+        if exportconf_system is not None:  # --exportconf-level=system: the model inside the stack's web app
+            exportconf_system.measure(outcome)
     outcome.warnings = list(dict.fromkeys([*exportconf_prepared, *warned()]))
     # A survey measures: every grade is a result. A cell fails only below what the project requires.
     problems = settle(request.config, outcome)

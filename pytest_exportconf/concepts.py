@@ -110,6 +110,14 @@ class Outcome:
     snippet_language: str = ""  # python | javascript | typescript
     warnings: list[str] = field(default_factory=list)  # raised by the frameworks while measuring: field notes
     verdict: str = ""  # the scan verdict of the artifact graded (else the worst one): beside the grade
+    # The system level (pytest_exportconf.system_level): the model inside the stack's web app.
+    system_grade: str | None = None  # None: not measured at that level
+    system_level: dict[str, Any] | None = None  # what it measured (see docs/results-schema.md)
+
+    @property
+    def level_grade(self) -> str:
+        """The grade compared with the study: the system level's when measured (the study's unit)."""
+        return self.system_grade if self.system_grade is not None else self.grade
 
     @property
     def cell(self) -> str:

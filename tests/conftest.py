@@ -26,8 +26,10 @@ def run_subprocess(pytester: pytest.Pytester, shared_cache: Path):  # type: igno
     """Run ``pytest --exportconf`` in a child process (as a user would), with the shared artifact cache."""
 
     def run(*args: str) -> pytest.RunResult:
+        # the runtime level unless a test asks for the system level (its apps are tested in test_system_level)
         return pytester.runpytest_subprocess("--exportconf", f"--exportconf-cache-dir={shared_cache}",
-                                             "-p", "no:cacheprovider", *args, timeout=1800)
+                                             "-p", "no:cacheprovider", "--exportconf-level=runtime", *args,
+                                             timeout=1800)
 
     return run
 

@@ -10,6 +10,7 @@ import pytest
 from .. import rubric, study
 from ..concepts import Attempt, Outcome
 from ..state import STATE, State
+from . import charts, system_html
 from .matrix import grade_counts, human_size, matrices
 
 COLOURS = {"++": "#1a7f37", "+": "#7cb342", "-": "#f0a202", "--": "#cf222e"}
@@ -72,10 +73,16 @@ def matrix_html(state: State) -> str:
                     label = "not measured" if not col.measured else "no result"
                     tds.append(f'<td class="nm">{label}</td>')
                     continue
-                bg = COLOURS.get(o.grade, "#fff") + "22"
+                bg = COLOURS.get(o.level_grade, "#fff") + "22"
+                level = ""
+                if o.system_grade is not None:
+                    level = (f' <span class="small">runtime</span> / {_grade(o.system_grade)} '
+                             '<span class="small">system</span>')
+                why = (o.system_level or {}).get("reason") if o.system_level else None
                 study_grade = f'<span class="small">study: {_e(o.study_grade or "n/a")}</span>' if m.in_study else ""
-                tds.append(f'<td style="background:{bg}">{_grade(o.grade)} {study_grade}{_verdict(o.verdict)}'
-                           f'<div class="why">{_e(o.reason)}</div></td>')
+                tds.append(f'<td style="background:{bg}">{_grade(o.grade)}{level} {study_grade}{_verdict(o.verdict)}'
+                           f'<div class="why">{_e(o.reason)}</div>'
+                           + (f'<div class="why">system: {_e(why)}</div>' if why else "") + "</td>")
             rows.append(f"<tr><th>{_e(row.label)}</th>{''.join(tds)}</tr>")
         parts.append(f"<h3>{_e(m.heading)}</h3><table><tr><th>format</th>{head}</tr>{''.join(rows)}</table>")
     return "".join(parts)
@@ -119,16 +126,20 @@ def differences_html(state: State) -> str:
     compared = [o for o in state.outcomes.values() if o.study_grade]
     items = []
     for o in sorted(compared, key=lambda o: o.cell):
-        if o.study_grade == o.grade:
+        if o.study_grade == o.level_grade:
             continue
-        better = rubric.rank(o.grade) < rubric.rank(o.study_grade or o.grade)
+        better = rubric.rank(o.level_grade) < rubric.rank(o.study_grade or o.level_grade)
         why = "".join(f"<li>{_e(f.kind)} ({rubric.FRICTIONS.get(f.kind, ('?',))[0]}, {_e(f.source)}): "
                       f"{_e(f.detail)}{_evidence(f)}</li>" for f in o.frictions)
+        why += "".join(f"<li>{_e(f['kind'])} (system level): {_e(f['detail'])}</li>"
+                       for f in (o.system_level or {}).get("frictions", []))
         why = f"<ul>{why}</ul>" if why else " nothing got in the way."
         failed = [f"{p.framework}/{a.variant}/{a.route}: {a.error.splitlines()[0][:160]}"
                   for p in o.producers for a in p.attempts if not a.ok and a.error]
         tried = f"<div class='small'>routes that failed first: {_e('; '.join(failed))}</div>" if failed else ""
-        items.append(f"<li><code>{_e(o.cell)}</code>: measured {_grade(o.grade)}, study {_e(o.study_grade)} "
+        level = "system" if o.system_grade is not None else "runtime"
+        items.append(f"<li><code>{_e(o.cell)}</code>: measured {_grade(o.level_grade)} ({level} level), "
+                     f"study {_e(o.study_grade)} "
                      f"({'better' if better else 'worse'}). {_e(o.reason)}. Frictions:{why}{tried}</li>")
     if items:
         return f"<ul>{''.join(items)}</ul>"
@@ -200,6 +211,7 @@ def section(state: State) -> str:
             f"<p>{len(state.outcomes)} cells: " + ", ".join(f"{counts.get(g, 0)} {_e(g)}" for g in rubric.GRADES)
             + f". Results file: <code>{_e(state.results_path)}</code>.</p><ul class='small'>{legend}</ul>"
             + matrix_html(state) + "<h3>Sizes</h3>" + sizes_html(state)
+            + charts.section(state) + system_html.section(state)
             + (f"<h3>Where the measurement differs from the study</h3>{diffs}" if (diffs := differences_html(state))
                else "")
             + "<h3>Field notes per cell</h3>" + notes + "</div>")

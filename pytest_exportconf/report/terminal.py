@@ -15,7 +15,10 @@ def _scan_tag(verdict: str) -> str:
 
 
 def summary(state: State) -> list[str]:
-    lines = ["", "exportconf: ease of integration (measured; the study's Table IV grade in brackets)"]
+    system = any(o.system_grade is not None for o in state.outcomes.values())
+    title = ("runtime grade / system grade (in the stack's web app), the study's Table IV grade in brackets"
+             if system else "measured; the study's Table IV grade in brackets")
+    lines = ["", f"exportconf: ease of integration ({title})"]
     for m in matrices(state):
         lines.append(f"  {m.heading}")
         if m.empty_reason:
@@ -26,7 +29,8 @@ def summary(state: State) -> list[str]:
             cells = []
             for col, o in zip(m.columns, row.cells, strict=True):
                 study = f"[{o.study_grade}]" if o and o.study_grade else ""
-                text = f"{o.grade} {study} {_scan_tag(o.verdict)}".rstrip() if o else (
+                grade = f"{o.grade} / {o.system_grade or 'n/m'}" if o and system else (o.grade if o else "")
+                text = f"{grade} {study} {_scan_tag(o.verdict)}".rstrip() if o else (
                     "not measured" if not col.measured else "?")
                 cells.append(f"{text:<24}")
             lines.append("    " + f"{row.label:<13}" + "".join(cells))
