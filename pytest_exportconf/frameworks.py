@@ -26,8 +26,11 @@ def package_versions(packages: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+# numpy and onnx are in every producer's key: envs of a version matrix share one cache, and an export
+# must come from its own env's versions (a pickle written under numpy 2 does not load under numpy 1.26;
+# onnx 1.19 with TensorFlow 2.16's ml-dtypes 0.3 cannot export at all, which a reused export would hide).
 BUILTIN = (
-    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx")),
-    Framework("torch", "PyTorch", ("torch", "onnxscript")),
-    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib")),
+    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "numpy", "onnx")),
+    Framework("torch", "PyTorch", ("torch", "onnxscript", "numpy", "onnx")),
+    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib", "numpy", "onnx")),
 )

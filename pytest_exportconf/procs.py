@@ -21,6 +21,10 @@ def run_logged(argv: list[str], log: Log, error: type[Exception] = RuntimeError,
     log("exportconf: $ " + " ".join(argv))
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
     if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
-        raise error(f"`{' '.join(argv)}` failed with exit status {proc.returncode}:\n{out}")
+        from .netenv import hint
+
+        out = (proc.stdout + proc.stderr).strip()
+        why = hint(out)  # a TLS or proxy failure names the variable to pass (NODE_EXTRA_CA_CERTS, ...)
+        raise error(f"`{' '.join(argv)}` failed with exit status {proc.returncode}:\n{out[-OUTPUT_TAIL:]}"
+                    + (f"\n{why}" if why else ""))
     return proc

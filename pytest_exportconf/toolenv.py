@@ -64,6 +64,7 @@ def tool_env(cache_dir: str | os.PathLike[str], spec: ToolSpec, *, log: Log = st
     python = tool_bin(root, "python")
     with locked(str(root) + ".lock", f"create the {spec.name} tool environment", timeout=timeout + 900):
         if (root / READY).is_file():
+            TOOLS_USED[spec.name] = (root, spec)
             return root
         if failed.is_file() and not retry_failed:
             raise ToolEnvUnavailable(f"{failed.read_text()}\n(remembered from an earlier attempt: delete {failed} "
@@ -89,7 +90,21 @@ def tool_env(cache_dir: str | os.PathLike[str], spec: ToolSpec, *, log: Log = st
         (root / READY).write_text(json.dumps({"packages": list(spec.packages), "versions": versions,
                                               "seconds": round(seconds, 1)}))
         log(f"exportconf: {spec.name} tool environment ready in {seconds:.0f} s")
+    TOOLS_USED[spec.name] = (root, spec)
     return root
+
+
+# tool environments this process created or reused, by name: each run's results record what they pin
+TOOLS_USED: dict[str, tuple[Path, ToolSpec]] = {}
+
+
+def tools_used() -> dict[str, Any]:
+    """What the tool environments of this run hold (e.g. tensorflowjs pins tensorflow 2.19)."""
+    out = {}
+    for name, (root, spec) in sorted(TOOLS_USED.items()):
+        facts = tool_facts(root, spec)
+        out[name] = {"packages": facts.get("packages", []), "versions": facts.get("versions", {})}
+    return out
 
 
 def tool_facts(root: Path, spec: ToolSpec) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,32 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([py, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
     return py
+
+
+def results_files(*dirs: Path) -> list[Path]:
+    """Every exportconf results file under ``dirs`` (by content: a JSON document naming its schema)."""
+    found = []
+    for d in dirs:
+        for p in d.rglob("*.json") if d.is_dir() else ():
+            if "node_modules" in p.parts or ".tox" in p.parts or p.stat().st_size > 50_000_000:
+                continue
+            try:
+                with p.open(encoding="utf-8") as f:
+                    head = f.read(200)
+            except (OSError, UnicodeDecodeError):
+                continue
+            if '"schema": "exportconf-results/1"' in head:
+                found.append(p)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _results_files_match_the_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every results file a test's runs write is validated against the published JSON Schema."""
+    dirs = [request.getfixturevalue(name).path if name == "pytester" else request.getfixturevalue(name)
+            for name in ("pytester", "tmp_path") if name in request.fixturenames]
+    yield
+    from pytest_exportconf.resultsfile import check
+
+    for path in results_files(*dirs):
+        check(json.loads(path.read_text()), str(path))

@@ -53,8 +53,23 @@ def find_npm(node: Path, search_path: str | None = None) -> Path:
                           + ", ".join(str(c) for c in candidates))
 
 
+def install_dir(harness: Path = HARNESS_DIR) -> Path:
+    """Where ``package.json`` and ``package-lock.json`` come from: ``$EXPORTCONF_NODE_PACKAGES`` (a directory
+    holding both, e.g. other onnxruntime-node/tfjs releases for a version matrix), else the harness's own."""
+    alt = os.environ.get("EXPORTCONF_NODE_PACKAGES")
+    if not alt:
+        return harness
+    d = Path(alt).expanduser()
+    missing = [n for n in INSTALL_FILES if not (d / n).is_file()]
+    if missing:
+        raise NodeUnavailable(f"EXPORTCONF_NODE_PACKAGES={alt}: needs {' and '.join(INSTALL_FILES)}; "
+                              f"missing {', '.join(missing)}")
+    return d
+
+
 def lock_digest(harness: Path = HARNESS_DIR) -> str:
-    return tree_digest([harness / name for name in INSTALL_FILES])
+    source = install_dir(harness)
+    return tree_digest([source / name for name in INSTALL_FILES])
 
 
 def _source_files(harness: Path) -> list[Path]:
@@ -160,7 +175,7 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
     dest = root / "harness"
     dest.mkdir()
     for name in INSTALL_FILES:
-        shutil.copy2(harness / name, dest / name)
+        shutil.copy2(install_dir(harness) / name, dest / name)
     npm = find_npm(found.path)
     npm_env = {
         **os.environ,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -31,6 +32,8 @@ def results(state: State) -> dict[str, Any]:
                       "stacks": state.selection.stacks, "frameworks": state.selection.frameworks},
         "frameworks": {name: fw.versions() for name, fw in reg.frameworks.items()
                        if name in state.selection.frameworks},
+        **({"env": label} if (label := os.environ.get("EXPORTCONF_ENV") or os.environ.get("TOX_ENV_NAME")) else {}),
+        "tools": _tools(),
         "rubric": {"grades": rubric.GRADE_MEANING,
                    "frictions": {k: {"severity": s, "meaning": m} for k, (s, m) in rubric.FRICTIONS.items()}},
         "summary": {"cells": len(state.outcomes), "grades": {g: counts.get(g, 0) for g in rubric.GRADES}},
@@ -38,6 +41,13 @@ def results(state: State) -> dict[str, Any]:
         "sandbox": sandbox.describe(),  # what confined the loads of code-executing formats on this machine
         "cells": [o.to_dict() for _, o in sorted(state.outcomes.items())],
     }
+
+
+def _tools() -> dict[str, Any]:
+    """Converter tool environments this run used, with what they pin (tensorflowjs pins tensorflow)."""
+    from ..toolenv import tools_used
+
+    return tools_used()
 
 
 def write_results(state: State, path: Path) -> None:
