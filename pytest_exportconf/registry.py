@@ -49,6 +49,8 @@ class Exportable:
 
     @property
     def references(self) -> list[tuple[str | None, np.ndarray]]:
+        import numpy as np  # at run time only here: loading the plugin imports no numpy
+
         outs = [self.reference] if isinstance(self.reference, np.ndarray) else list(self.reference)
         names = list(self.output_names) + [None] * (len(outs) - len(self.output_names))
         return [(n, np.asarray(o)) for n, o in zip(names, outs, strict=False)]
