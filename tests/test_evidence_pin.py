@@ -46,11 +46,9 @@ def test_update_and_check_are_explicit_commands(tmp_path: Path, capsys: pytest.C
 
 
 def test_the_checked_in_pin_covers_every_builtin_cell() -> None:
-    from pytest_exportconf.builtin import pytest_exportconf_register
-    from pytest_exportconf.registry import Registry
+    from registries import builtin_registry
 
-    reg = Registry()
-    pytest_exportconf_register(reg)
+    reg = builtin_registry()
     pinned = json.loads(PIN.read_text())
     assert pinned["schema"] == evidence.PIN_SCHEMA
     expected = {f"{s}/{f}/{t}" for s in reg.systems for f in reg.formats for t in reg.stacks if reg.applicable(s, f)}

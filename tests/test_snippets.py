@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from registries import builtin_registry
 
 from pytest_exportconf import tensors
 from pytest_exportconf.build import Builder
-from pytest_exportconf.builtin import pytest_exportconf_register
 from pytest_exportconf.cache import ArtifactCache
 from pytest_exportconf.compare import compare
 from pytest_exportconf.node import NodeEnv, provision
-from pytest_exportconf.registry import Registry
 
 # tsc settings of a strict Node project; skipLibCheck because the runtimes' own .d.ts files fail strict
 # checking (the broken-types friction), which is not the snippet's doing
@@ -60,8 +59,7 @@ def run_snippet(cell: dict[str, Any], env: NodeEnv | None, workdir: Path) -> lis
 
 def check_against_reference(cells: dict[str, Any], cache: Path, env: NodeEnv | None, tmp: Path) -> list[str]:
     """Run every cell's snippet and compare with the reference of its winning producer and variant."""
-    registry = Registry()
-    pytest_exportconf_register(registry)
+    registry = builtin_registry()
     builder = Builder(registry, ArtifactCache(cache))
     ran = []
     for name, cell in sorted(cells.items()):
