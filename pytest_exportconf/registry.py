@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-
 from .concepts import Friction, RouteKind
 from .frameworks import Framework
 
 if TYPE_CHECKING:
+    import numpy as np  # annotations only: loading the plugin imports no numpy
+
     from .compare import Tolerance
+    from .snippets import SnippetContext
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,23 @@ class Exportable:
     framework: str
     variant: str  # "plain" | "embedded" (preprocessing inside) | "separate" (preprocessing as own file)
     model: Any
-    input_spec: TensorSpec
-    reference: np.ndarray  # normalised outputs of the in-memory model on the golden inputs
+    input_spec: TensorSpec | tuple[TensorSpec, ...]  # one input, or several in the model's order
+    # the in-memory model's outputs on the golden inputs, as the model returns them: one array or a list
+    reference: np.ndarray | list[np.ndarray]
     preprocessing: dict[str, Any] | None = None  # the shared spec, for the "separate" variant
+    output_names: tuple[str | None, ...] = ()  # names of the reference outputs, where the model has them
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return (self.input_spec,) if isinstance(self.input_spec, TensorSpec) else tuple(self.input_spec)
+
+    @property
+    def references(self) -> list[tuple[str | None, np.ndarray]]:
+        import numpy as np  # at run time only: loading the plugin imports no numpy
+
+        outs = [self.reference] if isinstance(self.reference, np.ndarray) else list(self.reference)
+        names = list(self.output_names) + [None] * (len(outs) - len(self.output_names))
+        return [(n, np.asarray(o)) for n, o in zip(names, outs, strict=False)]
 
 
 @dataclass
@@ -61,6 +76,9 @@ class System(abc.ABC):
     recipe_version: ClassVar[str] = "1"  # bump to invalidate cached artifacts
     in_study: ClassVar[bool] = False  # a reference system of the study: its Table IV grades apply
     study_sizes: ClassVar[dict[str, str]] = {}  # format -> size the study reported
+    action: ClassVar[str] = "training"  # what building it means, in messages ("loading" for pre-exported files)
+    rebuildable: ClassVar[bool] = True  # a cache entry failing verification is rebuilt (else refused)
+    trust: bool = False  # load its artifacts even when the scan finds them dangerous (they stay sandboxed)
 
     @property
     @abc.abstractmethod
@@ -70,8 +88,9 @@ class System(abc.ABC):
     def tolerance(self) -> Tolerance: ...
 
     @abc.abstractmethod
-    def golden(self) -> tuple[np.ndarray, list[str]]:
-        """Golden inputs (a batch) and a short description of each row."""
+    def golden(self) -> tuple[np.ndarray | dict[str, np.ndarray], list[str]]:
+        """Golden inputs (a batch: one array, or named arrays in the model's input order) and a short
+        description of each row."""
 
     @abc.abstractmethod
     def train(self, framework: str, seed: int) -> list[Exportable]:
@@ -104,13 +123,26 @@ class Format(abc.ABC):
     def exporters(self) -> dict[str, Exporter]:
         """Framework name -> function writing this format into a directory."""
 
+    def companions(self, artifact: Path) -> list[Path]:
+        """Files beside a single-file artifact that it needs (e.g. ONNX external data), relative to its
+        directory; raises ValueError for a reference that escapes that directory."""
+        return []
+
 
 @dataclass(frozen=True)
 class LoadRequest:
     """What a route receives inside its worker process."""
 
     artifact: Path
-    input_spec: TensorSpec  # what the system feeds (after any separate preprocessing)
+    input_specs: tuple[TensorSpec, ...]  # what the system feeds (after any separate preprocessing), in order
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        """The only input, for routes of single-input formats."""
+        if len(self.input_specs) != 1:
+            raise ValueError(f"this route feeds one input; the system feeds {len(self.input_specs)}: "
+                             + ", ".join(s.name for s in self.input_specs))
+        return self.input_specs[0]
 
 
 class Loaded(abc.ABC):
@@ -118,9 +150,11 @@ class Loaded(abc.ABC):
 
     notes: list[str]
     frictions: list[Friction]
+    output_names: list[str] = []  # the outputs' names, where the format has them (else matched by position)
 
     @abc.abstractmethod
-    def predict(self, inputs: np.ndarray) -> list[np.ndarray]: ...
+    def predict(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the golden inputs (name -> array, in the system's order); every output, as returned."""
 
 
 class Route(abc.ABC):
@@ -144,6 +178,13 @@ class Route(abc.ABC):
         ``out`` (a fresh cache entry); return the converted artifact's path relative to ``out`` and notes."""
         raise NotImplementedError(f"{cls.__name__} is a {cls.kind} route and converts nothing")
 
+    @classmethod
+    def snippet(cls, ctx: SnippetContext) -> str:
+        """A minimal self-contained program in the stack's language that loads ``ctx.artifact`` the way
+        this route does and prints its outputs for the golden inputs (see ``snippets.py``); "" if the
+        route writes none."""
+        return ""
+
 
 class PythonRoute(Route):
     """A route run inside the Python load worker (``pytest_exportconf.worker``)."""
@@ -158,6 +199,19 @@ class PythonRoute(Route):
     @classmethod
     def target(cls) -> str:
         return f"{cls.__module__}:{cls.__qualname__}"
+
+    @classmethod
+    def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]] | None:
+        """The imports and the body of this route's Python program: the body loads ``ARTIFACT`` and sets
+        ``outputs`` from ``x``. Also what a bridge from another stack runs."""
+        return None
+
+    @classmethod
+    def snippet(cls, ctx: SnippetContext) -> str:
+        from .snippets import python_program
+
+        parts = cls.snippet_parts(ctx)
+        return python_program(ctx, *parts) if parts else ""
 
 
 @dataclass(frozen=True)
@@ -193,6 +247,15 @@ class Registry:
         self.runtimes: dict[str, Callable[[], list[str]]] = {}
 
     def add_system(self, system: System) -> None:
+        from .cache import check_name
+
+        check_name(system.name, "system name")  # it names cache entries: UnsafeName if it could escape
+
+        if system.name in self.systems:
+            old = self.systems[system.name]
+            what = "a built-in reference system" if old.in_study else f"declared by {type(old).__name__}"
+            raise ValueError(f"system {system.name!r} is declared twice (the first is {what}); "
+                             "give each system its own name")
         self.systems[system.name] = system
 
     def add_framework(self, framework: Framework) -> None:

@@ -57,3 +57,11 @@ def parse_all(texts: Iterable[str], registry: Registry) -> list[Requirement]:
 def violations(o: Outcome, requirements: Iterable[Requirement]) -> list[str]:
     return [f"{o.cell} graded {o.grade}, required >= {r.grade} by '{r.text}'"
             for r in requirements if r.applies(o) and not r.holds(o.grade)]
+
+
+def unmatched(requirements: Iterable[Requirement], cells: Iterable[str]) -> list[str]:
+    """A line per requirement that applies to none of the selected cells (``system/format/stack``)."""
+    coords = [c.split("/") for c in cells]
+    return [f"requirement {r.text!r} matches no selected cell" for r in requirements
+            if not any(all(w in ("*", g) for w, g in zip((r.system, r.format, r.stack), c, strict=True))
+                       for c in coords)]

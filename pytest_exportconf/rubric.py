@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .concepts import Friction, RouteKind, Severity
+from .concepts import Friction, RouteKind, Severity, Source
 
 GRADES: tuple[str, ...] = ("++", "+", "-", "--")  # best first
 
@@ -26,6 +26,9 @@ FRICTIONS: dict[str, tuple[Severity, str]] = {
     "environment-locale": ("minor", "loading needed a locale or environment change on the host"),
     "missing-types": ("minor", "the runtime package ships no type definitions"),
     "broken-types": ("minor", "the runtime package's type definitions fail strict checking (skipLibCheck needed)"),
+    "input-coercion": ("minor", "the inputs had to be cast or reshaped to what the artifact declares"),
+    "exporter-fallback": ("minor", "the documented exporter failed; another entry point of the exporter was used"),
+    "framework-config": ("minor", "the web framework needed a configuration entry before the model ran in it"),
     "framework-switch": ("major", "the format's primary framework could not do it; another framework was used"),
     "bridge": ("major", "the stack called a Python worker process to run the model"),
     "unofficial-runtime": ("major", "a third-party runtime, not the format's own, ran the model"),
@@ -57,9 +60,18 @@ def severity(kind: str) -> Severity:
         raise KeyError(f"unknown friction kind {kind!r}; known: {', '.join(sorted(FRICTIONS))}") from None
 
 
-def implied(kind: RouteKind) -> list[Friction]:
+# How a route kind's friction is known. A conversion and a bridge are observed: the converter ran
+# (its command is in the notes) and the stack spawned a Python worker. Whether a runtime is the format's
+# own is a fact about the runtime, not something a run can see: declared, naming the route's class.
+KIND_SOURCES: dict[RouteKind, Source] = {"native": "observed", "converted": "observed", "bridge": "observed",
+                                         "unofficial": "declared"}
+
+
+def implied(kind: RouteKind, evidence: str = "") -> list[Friction]:
+    """The friction a route kind implies, with what showed it (the converter's or bridge's run, or for
+    ``declared`` ones the route's documented classification)."""
     name = KIND_FRICTIONS[kind]
-    return [Friction(name, f"route kind {kind}")] if name else []
+    return [Friction(name, f"route kind {kind}", KIND_SOURCES[kind], evidence)] if name else []
 
 
 def grade(passed: bool, frictions: Iterable[Friction]) -> str:

@@ -1,8 +1,13 @@
-"""The one place where loads happen: long-lived worker processes driven over the JSON-lines protocol.
+"""The one place where loads happen: worker processes driven over the JSON-lines protocol.
 
 Each pytest process owns one ``Runner``; it starts a worker per runtime on first use and keeps it for
 the session. A worker that crashes or exceeds the timeout is killed and restarted on the next request;
 the request that was running gets an error carrying the worker's exit status and stderr tail.
+
+A load that can run code (``sandboxed=True``: the format executes code on load) never reaches a
+long-lived Python worker: it runs in a fresh sandboxed child of its own (:func:`sandbox.call_once`);
+the Node harnesses' Python bridge does the same through ``EXPORTCONF_BRIDGE_ARGS``. Every worker gets
+the scrubbed environment and dies with the pytest process (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from . import sandbox
+
 STDERR_TAIL = 4000
+READ_CHUNK = 1 << 16
+LOG_PREFIX = "exportconf-"  # + pid of the pytest process: --exportconf-cache-clean sweeps dead ones' logs
 
 
 def python_worker_argv() -> list[str]:
@@ -34,26 +43,32 @@ class Worker:
         self._proc: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
         self._next_id = 0
+        self._pending = b""  # bytes read from the worker's stdout, not yet a whole line
         self.starts = 0
 
     @property
     def log_path(self) -> Path | None:
         return Path(self._log.name) if self._log else None
 
+    def _drop_log(self) -> None:
+        if self._log:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            self._log = None
+
     def _start(self) -> subprocess.Popen[str]:
+        self._drop_log()  # a restarted worker's old log has been reported already
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the worker
-            "w+", prefix=f"exportconf-{self.name}-", suffix=".log", delete=False, encoding="utf-8"
+            "w+", prefix=f"{LOG_PREFIX}{os.getpid()}-{self.name}-", suffix=".log", delete=False, encoding="utf-8"
         )
-        env = dict(os.environ)
-        # Routes declared in a user's conftest must be importable in the worker too.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.update(self._env or {})
+        env = sandbox.scrubbed_env({"HOME": os.environ.get("HOME", "/"), **(self._env or {})})
         self._proc = subprocess.Popen(
             self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             text=True, encoding="utf-8", env=env, bufsize=1,
             start_new_session=True,  # its own process group: killing it takes its children too (the bridge)
+            preexec_fn=sandbox.set_pdeathsig,  # and SIGKILL of pytest takes it along
         )
+        self._pending = b""
         self.starts += 1
         return self._proc
 
@@ -83,22 +98,27 @@ class Worker:
         deadline = time.monotonic() + timeout
         try:
             while True:
+                # Whole lines only, from our own buffer of raw reads: a buffered response is answered at
+                # once (never waited on as if nothing came), a partial line never blocks a read.
+                while (cut := self._pending.find(b"\n")) >= 0:
+                    line, self._pending = self._pending[:cut], self._pending[cut + 1:]
+                    try:
+                        resp = json.loads(line)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        continue  # not ours: stray output that reached the channel
+                    if isinstance(resp, dict) and resp.get("id") == self._next_id:
+                        resp["log"] = self._stderr_since(offset)
+                        return resp
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
                     _kill_group(proc)
                     return self._failed(proc, offset, f"timed out after {timeout:.0f} s; worker killed")
-                line = proc.stdout.readline()
-                if not line:
+                chunk = os.read(proc.stdout.fileno(), READ_CHUNK)  # returns what is there; never blocks here
+                if not chunk:
                     proc.wait()
                     _kill_group(proc)  # a dead harness may leave a bridge child behind
                     return self._failed(proc, offset, f"worker died (exit status {proc.returncode})")
-                try:
-                    resp = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # not ours: stray output that reached the channel
-                if resp.get("id") == self._next_id:
-                    resp["log"] = self._stderr_since(offset)
-                    return resp
+                self._pending += chunk
         finally:
             sel.close()
 
@@ -117,9 +137,7 @@ class Worker:
                 self._proc.wait(timeout=10)
             except Exception:
                 _kill_group(self._proc)
-        if self._log:
-            self._log.close()
-            Path(self._log.name).unlink(missing_ok=True)
+        self._drop_log()
         self._proc = None
 
 
@@ -134,17 +152,24 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 class Runner:
     """Dispatches route requests to the long-lived worker of the route's runtime."""
 
-    def __init__(self, timeout: float, runtimes: dict[str, Callable[[], list[str]]] | None = None) -> None:
+    def __init__(self, timeout: float, runtimes: dict[str, Callable[[], list[str]]] | None = None,
+                 limits: sandbox.Limits | None = None) -> None:
         self.timeout = timeout
+        self.limits = limits or sandbox.Limits()
         self.runtimes: dict[str, Callable[[], list[str]]] = {"python": python_worker_argv, **(runtimes or {})}
         self.workers: dict[str, Worker] = {}
+        # what the Node harnesses spawn for the Python bridge: the sandbox supervisor
+        self.worker_env = {"EXPORTCONF_BRIDGE_ARGS": json.dumps(sandbox.bridge_args(timeout))}
 
-    def call(self, runtime: str, request: dict[str, Any]) -> dict[str, Any]:
+    def call(self, runtime: str, request: dict[str, Any], sandboxed: bool = False) -> dict[str, Any]:
+        """Run ``request`` on ``runtime``; ``sandboxed`` Python requests get a fresh sandboxed child."""
         if runtime not in self.runtimes:
             return {"ok": False, "error": f"no worker for runtime {runtime!r}; known: {', '.join(self.runtimes)}"}
+        if sandboxed and runtime == "python":
+            return sandbox.call_once({**request, "id": 1}, self.timeout, self.limits)
         worker = self.workers.get(runtime)
         if worker is None:
-            worker = self.workers[runtime] = Worker(runtime, self.runtimes[runtime])
+            worker = self.workers[runtime] = Worker(runtime, self.runtimes[runtime], self.worker_env)
         return worker.call(request, self.timeout)
 
     def close(self) -> None:

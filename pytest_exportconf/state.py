@@ -34,10 +34,14 @@ class State:
     timeout: float
     repeats: int
     seed: int
+    sandbox_memory: float = 8.0  # GiB of address space for each sandboxed load
+    level: str = "system"  # "runtime" | "system" (see pytest_exportconf.system_level)
     requirements: list[Requirement] = field(default_factory=list)
     expectations_path: Path | None = None
     expected: dict[str, str] = field(default_factory=dict)  # cell -> accepted grade
     update: bool = False  # --exportconf-update: write expectations instead of checking them
+    strict: bool = False  # --exportconf-strict: requirements/expectations matching no cell fail the run
+    unmatched: list[str] = field(default_factory=list)  # such lines, for the terminal summary
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # controller only: cell -> outcome
 
 

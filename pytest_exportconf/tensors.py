@@ -34,3 +34,11 @@ def decode(t: dict[str, Any]) -> np.ndarray:
         raise TypeError(f"unknown tensor dtype {t['dtype']!r}; supported: {', '.join(NUMERIC)}, string")
     dt = np.dtype(t["dtype"]).newbyteorder("<")
     return np.frombuffer(base64.b64decode(t["data"]), dtype=dt).astype(dt.newbyteorder("=")).reshape(shape)
+
+
+def encode_inputs(golden: Any) -> list[dict[str, Any]]:
+    """Golden inputs on the wire: a dict of named arrays (in the model's order), or one array (unnamed:
+    fed to the model's only input)."""
+    if isinstance(golden, dict):
+        return [encode(v, str(k)) for k, v in golden.items()]
+    return [encode(golden)]

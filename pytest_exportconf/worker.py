@@ -19,18 +19,40 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import tensors
 from .frameworks import package_versions
 from .preprocessing import apply_preprocessing
-from .registry import LoadRequest, PythonRoute, TensorSpec, resolve
+from .registry import Loaded, LoadRequest, PythonRoute, TensorSpec, resolve
+
+
+def specs_of(req: dict[str, Any]) -> tuple[TensorSpec, ...]:
+    """The request's ``input_spec``: a list of specs (one per input, in order), or one spec."""
+    raw = req["input_spec"]
+    specs = raw if isinstance(raw, list) else [raw]
+    return tuple(TensorSpec(s["name"], s["dtype"], tuple(s["shape"])) for s in specs)
+
+
+def named_inputs(tensors_: list[tuple[str | None, np.ndarray]], specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
+    """The golden inputs keyed by the system's input names: by their own names when they carry every
+    spec's name, else by position."""
+    names = [n for n, _ in tensors_]
+    want = [s.name for s in specs]
+    if all(n in names for n in want):
+        return {n: tensors_[names.index(n)][1] for n in want}
+    if len(tensors_) != len(specs):
+        raise ValueError(f"the request carries {len(tensors_)} input(s) {names} for {len(specs)} input spec(s) {want}")
+    return {s.name: a for s, (_, a) in zip(specs, tensors_, strict=True)}
 
 
 def handle_run(req: dict[str, Any]) -> dict[str, Any]:
     route: PythonRoute = resolve(req["route"])()
-    spec = req["input_spec"]
-    inputs = tensors.decode(req["inputs"])
+    specs = specs_of(req)
+    raw = req["inputs"] if isinstance(req["inputs"], list) else [req["inputs"]]
+    given = [(t.get("name"), tensors.decode(t)) for t in raw]
     prep_path = Path(req["preprocessing"]) if req.get("preprocessing") else None
-    load_req = LoadRequest(Path(req["artifact"]), TensorSpec(spec["name"], spec["dtype"], tuple(spec["shape"])))
+    load_req = LoadRequest(Path(req["artifact"]), specs)
     t0 = time.perf_counter()
     for module in route.imports:  # the runtime's import, timed apart: it is paid once per process
         importlib.import_module(module)
@@ -41,8 +63,10 @@ def handle_run(req: dict[str, Any]) -> dict[str, Any]:
     load_ms = (time.perf_counter() - t0) * 1000
 
     def infer() -> list[Any]:
-        x = apply_preprocessing(prep, inputs) if prep is not None else inputs
-        return loaded.predict(x)
+        if prep is not None:  # the separate variant: raw text in, the model's vector input out
+            (_, text), = given
+            return loaded.predict({specs[0].name: apply_preprocessing(prep, text)})
+        return loaded.predict(named_inputs(given, specs))
 
     outputs = infer()  # the first call may compile; keep it out of the latency figure
     timings = []
@@ -52,14 +76,20 @@ def handle_run(req: dict[str, Any]) -> dict[str, Any]:
         timings.append((time.perf_counter() - t) * 1000)
     return {
         "ok": True,
-        "outputs": [tensors.encode(o) for o in outputs],
+        "outputs": [tensors.encode(o, n) for o, n in zip(outputs, _names(loaded, len(outputs)), strict=True)],
         "import_ms": import_ms,
         "load_ms": load_ms,
         "p50_ms": statistics.median(timings),
         "notes": loaded.notes,
         "frictions": [f.to_dict() for f in loaded.frictions],
+        "facts": getattr(loaded, "facts", {}),  # what the load found, for the cell's snippet
         "versions": package_versions(route.packages) | {"python": sys.version.split()[0]},
     }
+
+
+def _names(loaded: Loaded, n: int) -> list[str | None]:
+    names: list[str | None] = list(getattr(loaded, "output_names", []) or [])
+    return names + [None] * (n - len(names)) if len(names) <= n else [None] * n
 
 
 HANDLERS = {"run": handle_run, "ping": lambda req: {"ok": True, "pid": os.getpid()}}

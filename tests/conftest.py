@@ -28,8 +28,10 @@ def run_subprocess(pytester: pytest.Pytester, shared_cache: Path):  # type: igno
     """Run ``pytest --exportconf`` in a child process (as a user would), with the shared artifact cache."""
 
     def run(*args: str) -> pytest.RunResult:
+        # the runtime level unless a test asks for the system level (its apps are tested in test_system_level)
         return pytester.runpytest_subprocess("--exportconf", f"--exportconf-cache-dir={shared_cache}",
-                                             "-p", "no:cacheprovider", *args, timeout=1800)
+                                             "-p", "no:cacheprovider", "--exportconf-level=runtime", *args,
+                                             timeout=1800)
 
     return run
 
@@ -47,7 +49,7 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                    check=True, capture_output=True)
-    wheel = next(dist.glob("exportconf-*.whl"))
+    wheel = next(dist.glob("pytest_exportconf-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"

@@ -51,3 +51,35 @@ def test_key_change_means_new_entry(tmp_path: Path) -> None:
     again = cache.get_or_build("s/f", {"v": "1"}, lambda tmp: pytest.fail("rebuilt a cached entry"))
     b = cache.get_or_build("s/f", {"v": "2"}, lambda tmp: {})
     assert a == again != b
+
+
+def test_a_lock_never_waits_forever_and_names_its_holder(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from pytest_exportconf.locks import LockTimeout, locked
+
+    lock = tmp_path / "entry.lock"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pytest_exportconf.locks import locked
+        with locked({str(lock)!r}, "build a slow entry"):
+            print("held", flush=True)
+            time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockTimeout) as e, locked(lock, "read the entry", timeout=0.5):
+            pass
+        message = str(e.value)
+        assert str(lock) in message and "to read the entry" in message
+        assert f"held by pid {holder.pid}" in message and "(build a slow entry)" in message
+    finally:
+        holder.kill()
+        holder.wait()
+    with locked(lock, "read the entry", timeout=5):  # a dead holder's lock is free again
+        assert (tmp_path / "entry.lock.holder").is_file()
+    assert not (tmp_path / "entry.lock.holder").exists()
+    assert os.listdir(tmp_path) == ["entry.lock"]

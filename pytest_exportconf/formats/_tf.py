@@ -14,11 +14,12 @@ def tf_spec(spec: TensorSpec) -> Any:
     return tf.TensorSpec(list(spec.shape), dtype, name=spec.name)
 
 
-def serving_function(model: Any, spec: TensorSpec) -> Any:
-    """A tf.function with a fixed input signature returning ``{"score": model(x)}``."""
+def serving_function(model: Any, specs: tuple[TensorSpec, ...]) -> Any:
+    """A tf.function with a fixed input signature returning ``{"score": model(x)}`` (the model called
+    on a list of its inputs when it has several)."""
     import tensorflow as tf
 
-    def serve(x: Any) -> dict[str, Any]:
-        return {"score": model(x)}
+    def serve(*xs: Any) -> dict[str, Any]:
+        return {"score": model(xs[0] if len(xs) == 1 else list(xs))}
 
-    return tf.function(serve, input_signature=[tf_spec(spec)])
+    return tf.function(serve, input_signature=[tf_spec(s) for s in specs])

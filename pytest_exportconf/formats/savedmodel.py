@@ -15,7 +15,7 @@ def export_tensorflow(ex: Exportable, out: Path) -> ExportResult:
 
     module = tf.Module()
     module.model = ex.model  # tracked, so its variables and tables are saved
-    module.serve = serving_function(ex.model, ex.input_spec)
+    module.serve = serving_function(ex.model, ex.input_specs)
     tf.saved_model.save(module, str(out / MAIN), signatures={"serving_default": module.serve})
     return ExportResult(MAIN, f"tf.saved_model.save {tf.__version__}", ["signature serving_default -> {score}"])
 

@@ -30,6 +30,13 @@ class SystemMatrix:
     label: str
     columns: list[Column]
     rows: list[Row]
+    in_study: bool  # the study graded this system: its Table IV grades apply
+    empty_reason: str = ""  # why no row can be measured, when there is none
+
+    @property
+    def heading(self) -> str:
+        """The label, with the name beside it only when they differ."""
+        return self.label if self.label == self.system else f"{self.label} ({self.system})"
 
 
 def columns(state: State) -> list[Column]:
@@ -50,7 +57,11 @@ def matrices(state: State) -> list[SystemMatrix]:
                 continue
             cells = [state.outcomes.get(f"{system}/{fmt}/{c.stack}") for c in cols]
             rows.append(Row(fmt, reg.formats[fmt].label, cells))
-        out.append(SystemMatrix(system, reg.systems[system].label, cols, rows))
+        sys_ = reg.systems[system]
+        empty = "" if rows else (
+            f"none of the selected formats ({', '.join(state.selection.formats)}) can be written by "
+            f"{system}'s framework(s) ({', '.join(sys_.frameworks)}) or was declared for it")
+        out.append(SystemMatrix(system, sys_.label, cols, rows, sys_.in_study, empty))
     return out
 
 

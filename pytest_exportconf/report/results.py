@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, rubric, study
+from .. import __version__, rubric, sandbox, study
 from ..fsutil import atomic_write_text
 from ..state import State
 from .matrix import grade_counts
@@ -38,15 +38,16 @@ def results(state: State) -> dict[str, Any]:
                    "frictions": {k: {"severity": s, "meaning": m} for k, (s, m) in rubric.FRICTIONS.items()}},
         "summary": {"cells": len(state.outcomes), "grades": {g: counts.get(g, 0) for g in rubric.GRADES}},
         "study": {"table_iv": study.TABLE_IV, "sizes": study.SIZES},
+        "sandbox": sandbox.describe(),  # what confined the loads of code-executing formats on this machine
         "cells": [o.to_dict() for _, o in sorted(state.outcomes.items())],
     }
 
 
 def _tools() -> dict[str, Any]:
     """Converter tool environments this run used, with what they pin (tensorflowjs pins tensorflow)."""
-    from ..node import TOOLS_USED, tool_info
+    from ..toolenv import tools_used
 
-    return {name: tool_info(root) for name, root in sorted(TOOLS_USED.items())}
+    return tools_used()
 
 
 def write_results(state: State, path: Path) -> None:

@@ -31,3 +31,20 @@ def mlp():
         torch.nn.functional.binary_cross_entropy(model(xt), yt).backward()
         opt.step()
     return model.eval(), x[:16]
+
+
+def segments():
+    """Ten customer segments: a classifier whose forward returns logits (declared as outputs = "logits")."""
+    import torch
+
+    torch.manual_seed(7)
+    x, _ = data(600)
+    y = np.argmax(x @ np.random.default_rng(8).normal(size=(6, 10)), axis=1)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(150):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    return model.eval(), x[:16]

@@ -1,0 +1,297 @@
+"""A fresh, short-lived, confined child process per artifact, for every load that can run code.
+
+What a sandboxed child gets (see the README's "Security" section):
+
+* a private temporary directory as its working directory, ``HOME`` and ``TMPDIR``, removed afterwards;
+* a scrubbed environment: only the names in :data:`ENV_ALLOW` pass, never ``os.environ`` whole;
+* resource limits: address space, CPU time, open files, processes (:class:`Limits`);
+* its own session and process group, killed as a whole on timeout and when the caller is done, and
+  ``PR_SET_PDEATHSIG`` = SIGKILL, so that a SIGKILL of pytest takes it along;
+* where bubblewrap (``bwrap``) runs: a read-only view of the file system except its directory, no
+  network, its own PID namespace (every process in it dies with the child) and ``--die-with-parent``;
+  else, where unprivileged user namespaces work, ``unshare`` for no network and its own PID namespace;
+  else neither, said in :func:`describe`.
+
+``python -m pytest_exportconf.sandbox`` is the long-lived supervisor the Node harnesses spawn for the
+Python bridge: it answers pings itself and runs every ``run`` request in a fresh sandboxed child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL",
+             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+             "SYSTEMROOT")
+PR_SET_PDEATHSIG = 1
+STDERR_TAIL = 4000
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    address_space: int = 8 * GIB  # RLIMIT_AS (--exportconf-sandbox-memory); TensorFlow maps ~3 GiB on import
+    cpu_seconds: int = 1200  # RLIMIT_CPU, summed over threads: twice the wall-clock timeout in a run
+    open_files: int = 1024  # RLIMIT_NOFILE
+    processes: int = 256  # RLIMIT_NPROC above the user's tasks at spawn (the kernel exempts root)
+
+
+def scrubbed_env(extra: dict[str, str] | None = None, home: str | None = None) -> dict[str, str]:
+    """The allow-listed part of this process's environment, with PYTHONPATH rebuilt from ``sys.path``
+    (routes declared in a user's conftest must be importable in the child)."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if home:
+        env["HOME"] = env["TMPDIR"] = home
+    env.update(extra or {})
+    return env
+
+
+def set_pdeathsig() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _user_tasks() -> int:
+    """Tasks (threads included) of this real user now: RLIMIT_NPROC counts them all."""
+    uid, n = os.getuid(), 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.stat(f"/proc/{d}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{d}/task"))
+            except OSError:
+                pass
+    return n
+
+
+def _preexec(limits: Limits, nproc: int) -> Any:
+    def run() -> None:
+        set_pdeathsig()
+        for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_seconds),
+                           (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_NPROC, nproc)):
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                pass
+
+    return run
+
+
+@cache
+def confinement() -> tuple[str, list[str]]:
+    """Which confinement this machine allows: ("bwrap", argv), ("unshare", argv) or ("none", [])."""
+    bwrap = shutil.which("bwrap")
+    if bwrap:
+        probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
+                 "--die-with-parent", "true"]
+        if _works(probe):
+            return "bwrap", [bwrap]
+    unshare = shutil.which("unshare")
+    if unshare:
+        argv = [unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+        if _works([*argv, "true"]):
+            return "unshare", argv
+    return "none", []
+
+
+def _works(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def describe(limits: Limits | None = None) -> str:
+    """What the sandbox enforces on this machine, for the field notes."""
+    limits = limits or Limits()
+    kind, _ = confinement()
+    fs = {"bwrap": "read-only file system except its own directory, no network, own PID namespace (bubblewrap)",
+          "unshare": "no network, own PID namespace (unshare; writes outside its directory NOT blocked: "
+                     "install bubblewrap)",
+          "none": "no namespaces available: network and writes NOT blocked"}[kind]
+    return (f"fresh child per artifact, scrubbed environment, private temp dir; {fs}; limits: address space "
+            f"{limits.address_space / GIB:.0f} GiB, CPU {limits.cpu_seconds} s, {limits.open_files} open files, "
+            f"processes +{limits.processes}" + (" (not enforced for root)" if os.geteuid() == 0 else ""))
+
+
+def wrap(argv: list[str], workdir: Path) -> list[str]:
+    """``argv`` as run inside the confinement, with ``workdir`` its only writable place."""
+    kind, prefix = confinement()
+    if kind == "bwrap":
+        return [*prefix, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", str(workdir),
+                str(workdir), "--unshare-all", "--die-with-parent", "--new-session", "--chdir", str(workdir),
+                "--", *argv]
+    return [*prefix, *argv]
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def call_once(request: dict[str, Any], timeout: float, limits: Limits | None = None,
+              argv: list[str] | None = None) -> dict[str, Any]:
+    """Run one protocol request in a fresh sandboxed ``python -m pytest_exportconf.worker`` and return its
+    response (``ok: False`` with the reason on a crash or timeout). The child is gone when this returns."""
+    limits = limits or Limits()
+    t0 = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix=f"exportconf-sandbox-{os.getpid()}-"))
+    log_path = workdir / "stderr.log"
+    try:
+        os.chmod(workdir, 0o700)
+        cmd = wrap(argv or [sys.executable, "-m", "pytest_exportconf.worker"], workdir)
+        with open(log_path, "w+b") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    cwd=workdir, env=scrubbed_env(home=str(workdir)), start_new_session=True,
+                                    preexec_fn=_preexec(limits, _user_tasks() + limits.processes))
+            try:
+                resp = _exchange(proc, request, timeout)
+            finally:
+                kill_group(proc)
+        tail = log_path.read_bytes()[-STDERR_TAIL:].decode("utf-8", "replace")
+        if resp is None:
+            why = (f"timed out after {timeout:.0f} s" if proc.returncode == -signal.SIGKILL and
+                   time.perf_counter() - t0 >= timeout else f"died (exit status {proc.returncode})")
+            resp = {"ok": False, "crashed": True, "error": f"sandboxed worker {why}" + (f"\n{tail}" if tail else "")}
+        resp["log"] = tail
+        resp["sandbox"] = {"kind": confinement()[0], "wall_ms": (time.perf_counter() - t0) * 1000}
+        return resp
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _exchange(proc: subprocess.Popen[bytes], request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    assert proc.stdin and proc.stdout
+    try:
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.close()  # one request: the worker exits at end of input
+    except BrokenPipeError:
+        return None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return None
+            chunk = os.read(proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                try:
+                    resp = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(resp, dict) and resp.get("id") == request.get("id"):
+                    return resp
+
+
+def scan(path: Path, executes_code: bool, timeout: float = 300, limits: Limits | None = None) -> dict[str, Any]:
+    """Run :mod:`pytest_exportconf.scan` on ``path`` in a sandboxed child; its verdict as a dict."""
+    argv = [sys.executable, "-m", "pytest_exportconf.scan", str(path), *([] if executes_code else ["--data-only"])]
+    limits = limits or Limits(address_space=4 * GIB, cpu_seconds=int(timeout))
+    t0 = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix=f"exportconf-scan-{os.getpid()}-"))
+    try:
+        proc = subprocess.Popen(wrap(argv, workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=workdir, env=scrubbed_env(home=str(workdir)),
+                                start_new_session=True, preexec_fn=_preexec(limits, _user_tasks() + limits.processes))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            return {"status": "unscannable", "findings": [f"the scan did not finish in {timeout:.0f} s"],
+                    "notes": [], "scanners": []}
+        finally:
+            kill_group(proc)
+        try:
+            verdict: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+            why = "ran out of memory" if any("MemoryError" in t for t in tail) else f"exit status {proc.returncode}"
+            verdict = {"status": "unscannable", "findings": [f"the scanner child failed ({why}): {' | '.join(tail)}"],
+                       "notes": [], "scanners": []}
+        verdict.setdefault("notes", []).append(f"scanned in a sandboxed child in {time.perf_counter() - t0:.2f} s")
+        return verdict
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def serve(timeout: float) -> None:
+    """The Node bridge's supervisor: JSON lines on stdin/stdout; ``run`` goes to a fresh sandboxed child."""
+    set_pdeathsig()
+    if os.getppid() == 1:
+        return
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        op = req.get("op")
+        if op == "shutdown":
+            break
+        if op == "ping":
+            resp: dict[str, Any] = {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}
+        elif op == "run":
+            resp = call_once(req, timeout)
+            if resp.get("log"):
+                sys.stderr.write(resp["log"])
+            resp.pop("log", None)
+        else:
+            resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
+        resp["id"] = req.get("id")
+        channel.write(json.dumps(resp) + "\n")
+        channel.flush()
+
+
+def bridge_args(timeout: float) -> list[str]:
+    """What the Node harnesses pass to Python for the bridge (``EXPORTCONF_BRIDGE_ARGS``)."""
+    return ["-m", "pytest_exportconf.sandbox", "--timeout", str(timeout)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pytest_exportconf.sandbox", description=serve.__doc__)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--describe", action="store_true", help="print what the sandbox enforces here and exit")
+    args = parser.parse_args(argv)
+    if args.describe:
+        print(describe())
+        return 0
+    serve(args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""A route that reports what a load can see and do inside the sandbox (importable by the worker).
+
+Its "artifact" is a JSON file of what to try: ``write`` (a path outside), ``spawn`` (a tag for a setsid
+grandchild), ``hang`` (sleep instead of returning).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import time
+
+import numpy as np
+
+from pytest_exportconf.registry import Loaded, LoadRequest, PythonRoute
+
+SECRET_VAR = "EXPORTCONF_TEST_SECRET"
+
+
+class _Loaded(Loaded):
+    def __init__(self, notes: list[str]) -> None:
+        self.notes, self.frictions = notes, []
+
+    def predict(self, inputs: np.ndarray) -> list[np.ndarray]:
+        return [np.zeros(len(inputs))]
+
+
+class Probe(PythonRoute):
+    name, kind, format, stack = "probe", "unofficial", "pickle", "probe"
+
+    def load(self, req: LoadRequest) -> Loaded:
+        what = json.loads(req.artifact.read_text())
+        facts: dict[str, object] = {"env": sorted(os.environ), "secret": os.environ.get(SECRET_VAR),
+                                    "cwd": os.getcwd(), "home": os.environ.get("HOME"),
+                                    "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0]}
+        if what.get("write"):
+            try:
+                with open(what["write"], "w") as f:
+                    f.write("escaped")
+                facts["write"] = "written"
+            except OSError as e:
+                facts["write"] = str(e)
+        try:
+            socket.create_connection(("1.1.1.1", 80), timeout=3).close()
+            facts["network"] = "connected"
+        except OSError as e:
+            facts["network"] = f"blocked: {e}"
+        if what.get("spawn"):
+            subprocess.Popen(["setsid", "sh", "-c", f"sleep 300 # {what['spawn']}"], start_new_session=True)
+        if what.get("hang"):
+            time.sleep(3600)
+        return _Loaded([json.dumps(facts)])
