@@ -122,7 +122,7 @@ def provision(cache_dir: str | os.PathLike[str], override: str | os.PathLike[str
               use_wheel: bool = True) -> NodeEnv:
     """Discover Node, then create (or reuse) the harness environment under ``cache_dir``."""
     found = discover_node(override, search_path=search_path, use_wheel=use_wheel, log=log)
-    cache = Path(cache_dir)
+    cache = Path(cache_dir).absolute()  # npm runs in the harness directory: a relative path would break
     cache.mkdir(parents=True, exist_ok=True)
     node_id = hashlib.sha256(f"{os.path.realpath(found.path)}\0{found.version}".encode()).hexdigest()[:8]
     root = cache / f"node-{lock_digest(harness)}-{node_id}"
@@ -183,6 +183,7 @@ def _create(root: Path, found: FoundNode, harness: Path, cache: Path, log: Log) 
         "PATH": os.pathsep.join([str(root / "env" / "bin"), os.environ.get("PATH", ""),
                                  os.path.dirname(shim_argv(env_node)[0])]),
         "ONNXRUNTIME_NODE_INSTALL": "skip",  # its CUDA download fails offline; CPU binaries are bundled
+        "ONNXRUNTIME_NODE_INSTALL_CUDA": "skip",  # the same for onnxruntime-node <= 1.2x (the matrix's node120)
         "npm_config_cache": str(cache / "npm-cache"),
         "npm_config_update_notifier": "false",
         "npm_config_fund": "false",
