@@ -340,7 +340,7 @@ def _log(config: pytest.Config, msg: str) -> None:
 def _default_cache(config: pytest.Config) -> Path:
     env = os.environ.get("EXPORTCONF_CACHE_DIR")
     if env:
-        return Path(env)
+        return Path(env).absolute()  # workers and scanner children run elsewhere: never relative
     cache = getattr(config, "cache", None)
     return cache.mkdir("exportconf") if cache is not None else config.rootpath / ".exportconf-cache"
 

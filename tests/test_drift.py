@@ -24,7 +24,7 @@ SELECT = ("--exportconf-systems=number_predictor", "--exportconf-stacks=python")
 DOWNGRADE_HOOK = '''
 def pytest_exportconf_grade(outcome):
     if outcome.format == "onnx":
-        return "-"
+        return "--"
 '''
 ONNX, PICKLE, JOBLIB = (f"number_predictor/{f}/python" for f in ("onnx", "pickle", "joblib"))
 
@@ -57,6 +57,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Runs:
     return Runs(base / "base.json", changed / "changed.json", d)
 
 
+def grade(results: Path, cell: str) -> str:
+    """A grade as measured in a run (never hard-coded: the rubric decides it)."""
+    return next(str(c["grade"]) for c in json.loads(results.read_text())["cells"] if c["cell"] == cell)
+
+
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest_exportconf", *map(str, args)], capture_output=True,
                           text=True, env={**clean_env(), **(env or {})}, timeout=120)
@@ -66,17 +71,19 @@ def test_diff_fails_on_a_real_downgrade_and_names_why(runs: Runs) -> None:
     run = cli("diff", runs.base, runs.changed)
     assert run.returncode == 1, run.stdout + run.stderr
     out = run.stdout
-    assert f"FAIL downgrade: {ONNX} ++ -> -: " in out
-    assert "grade set by pytest_exportconf_grade hook (rubric said ++)" in out
-    assert f"missing: {PICKLE} ++ -> (none): not measured in the new run" in out
-    assert f"new: {JOBLIB} (none) -> ++: joblib (native)" in out
+    g = grade(runs.base, ONNX)
+    assert g != "--"  # so that the hook's -- is a downgrade
+    assert f"FAIL downgrade: {ONNX} {g} -> --: " in out
+    assert f"grade set by pytest_exportconf_grade hook (rubric said {g})" in out
+    assert f"missing: {PICKLE} {grade(runs.base, PICKLE)} -> (none): not measured in the new run" in out
+    assert f"new: {JOBLIB} (none) -> {grade(runs.changed, JOBLIB)}: joblib (native)" in out
     assert "1 downgrade, 0 upgrade, 1 new, 1 missing" in out
 
 
 def test_diff_without_downgrade_passes_unless_fail_on_widens(runs: Runs) -> None:
     back = cli("diff", runs.changed, runs.base)  # the other way round: an upgrade, pickle new, joblib missing
     assert back.returncode == 0, back.stdout
-    assert f"upgrade: {ONNX} - -> ++" in back.stdout
+    assert f"upgrade: {ONNX} -- -> {grade(runs.base, ONNX)}" in back.stdout
     assert f"missing: {JOBLIB}" in back.stdout
     widened = cli("diff", runs.changed, runs.base, "--fail-on", "missing")
     assert widened.returncode == 1
@@ -108,17 +115,18 @@ def test_merge_refuses_corrupt_and_unknown_files_and_merges_the_rest(runs: Runs,
     assert f"refused {broken}: does not match the exportconf-results/1 schema" in run.stderr
     assert "cells[0]: 'grade' is a required property" in run.stderr
     assert "2 runs, 3 cells, 3 change grade" in run.stdout
-    assert f"{ONNX}: ++ -" in run.stdout
+    g = grade(runs.base, ONNX)
+    assert f"{ONNX}: {g} --" in run.stdout
 
     md = summary.read_text()
     assert md.startswith("earlier step\n### exportconf drift: 3 of 3 cells change grade across 2 runs")  # appended
     row = next(line for line in md.splitlines() if line.startswith(f"| `{ONNX}`"))
-    assert "| `++` | **`-`** :warning: grade set by pytest_exportconf_grade hook" in row
+    assert f"| `{g}` | **`--`** :warning: grade set by pytest_exportconf_grade hook" in row
     assert "#### Refused files" in md and "truncated.json" in md
 
     page = (tmp_path / "drift.html").read_text()
     assert "<th class='run'>base" in page and "<th class='run'>changed" in page
-    assert "<td class='g g-m changed'" in page  # the downgraded entry is highlighted
+    assert "<td class='g g-mm changed'" in page  # the downgraded entry is highlighted
     assert "Refused files" in page
 
 
@@ -149,12 +157,13 @@ def test_history_keeps_every_run_and_shows_where_a_grade_moved(runs: Runs, tmp_p
     assert run.returncode == 0, run.stderr
     kept = sorted(p.name for p in history.iterdir())
     assert len(kept) == 2 and kept[0].startswith("0001-") and kept[1].startswith("0002-")
-    assert f"history: {ONNX}: run {kept[1]}, py: ++ -> - (" in run.stdout
+    g = grade(runs.base, ONNX)
+    assert f"history: {ONNX}: run {kept[1]}, py: {g} -> -- (" in run.stdout
     assert "#### History (2 runs kept)" in run.stdout
     assert "grade moved at (history)" in (tmp_path / "drift.html").read_text()
     # the history alone (no new file) reports the latest kept run
     again = cli("merge", "--history", history, "--markdown", "-")
-    assert again.returncode == 0 and f"run {kept[1]}, py: ++ -> -" in again.stdout
+    assert again.returncode == 0 and f"run {kept[1]}, py: {g} -> --" in again.stdout
     assert len(list(history.iterdir())) == 2  # nothing new kept
 
 

@@ -23,7 +23,7 @@ SMALL = "--exportconf-systems=churn --exportconf-stacks=python -p no:cacheprovid
 DOWNGRADE_HOOK = '''
 def pytest_exportconf_grade(outcome):
     if outcome.format == "onnx":
-        return "-"
+        return "--"
 '''
 
 
@@ -82,7 +82,7 @@ def test_workflow_matrix_matches_tox_and_gates_on_diff(tmp_path: Path, shared_ca
 
     # a run on main: measured, merged, kept as the baseline
     run = _run_step(_step(measure, "exportconf"), project, env, entry)
-    assert run.returncode == 0, run.stdout[-3000:]
+    assert run.returncode == 0, run.stdout[-6000:]
     assert json.loads(results.read_text())["env"] == "sklearn19"
     steps = {name: _run_step(_step(merge, name), project, env)
              for name in ("merge", "diff against main", "keep as the baseline")}
@@ -92,17 +92,19 @@ def test_workflow_matrix_matches_tox_and_gates_on_diff(tmp_path: Path, shared_ca
 
     # a pull request that downgrades a cell: the measure job fails on its expectation, the gate fails too
     (project / "conftest.py").write_text(DOWNGRADE_HOOK)
+    g = next(c["grade"] for c in json.loads(results.read_text())["cells"] if c["cell"] == "churn/onnx/python")
+    assert g != "--"
     run = _run_step(_step(measure, "exportconf"), project, env, entry)
-    assert run.returncode == 1 and "churn/onnx/python graded -, down from ++" in run.stdout
+    assert run.returncode == 1 and "churn/onnx/python graded --, down from" in run.stdout
     summary.write_text("")
     assert _run_step(_step(merge, "merge"), project, env).returncode == 0
     gate = _run_step(_step(merge, "diff against main"), project, env)
     assert gate.returncode == 1, gate.stdout
-    assert "FAIL downgrade: churn/onnx/python ++ -> -" in gate.stdout
+    assert f"FAIL downgrade: churn/onnx/python {g} -> --" in gate.stdout
     text = summary.read_text()
     assert text.startswith("### exportconf drift: ")
     assert "### exportconf diff: 1 failing change(s)" in text
-    assert "| :x: downgrade | `churn/onnx/python` | `++ -> -` |" in text
+    assert f"| :x: downgrade | `churn/onnx/python` | `{g} -> --` |" in text
     assert (project / "results" / "drift.html").is_file()
 
     # the pull request fixed: the gate passes again
