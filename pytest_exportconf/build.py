@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -185,7 +186,10 @@ class Builder:
 
     def _isolated(self, system: str, framework: str, out: Path) -> dict[str, Any]:
         """:meth:`_build` in a child process under the timeout (in this process where fork is missing)."""
-        if self.timeout is None or "fork" not in multiprocessing.get_all_start_methods():
+        # Forking a process that runs other threads (the system level's browser driver and load threads)
+        # can leave the child waiting forever on a lock one of them held: build in this process then.
+        if self.timeout is None or "fork" not in multiprocessing.get_all_start_methods() \
+                or threading.active_count() > 1:
             return self._build(system, framework, out)
         skip: dict[str, str] = {}
         while True:
