@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# A system name is a part of cache paths and test ids: no separators, no "..", nothing absolute.
-NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
 
@@ -19,7 +17,7 @@ class SystemFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="the system's name in cell ids")
+    name: str = Field(max_length=100, description="the system's name in cell ids and cache paths")
     label: str = ""
     task: Literal["regression", "classification"] = "regression"
     outputs: Literal["probabilities", "logits"] = Field(
@@ -28,6 +26,13 @@ class SystemFields(BaseModel):
     rtol: float = Field(0.0, ge=0)
     input_name: str = Field("x", min_length=1, description="name of a single unnamed golden input")
     trust: bool = Field(False, description="load this system's artifacts even when a scanner flags them")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        from .cache import check_name
+
+        return check_name(name, "system name")  # a name that could escape the cache directory: an error
 
 
 class SystemTable(SystemFields):

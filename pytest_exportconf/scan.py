@@ -69,6 +69,10 @@ ALLOWED = REAL | {("numpy", s) for s in NUMPY_SCALARS} | {
     ("torch", "DoubleStorage"), ("torch", "LongStorage"), ("torch", "IntStorage"),
     ("torch.storage", "UntypedStorage"), ("torch.storage", "TypedStorage"),
     ("torch.storage", "_load_from_bytes"),  # followed: its argument is scanned as a torch.save archive
+    # TorchScript's typed containers (a scripted Dict[str, int] vocabulary): each returns the value it is given
+    ("torch.jit._pickle", "restore_type_tag"), ("torch.jit._pickle", "build_intlist"),
+    ("torch.jit._pickle", "build_doublelist"), ("torch.jit._pickle", "build_boollist"),
+    ("torch.jit._pickle", "build_tensorlist"),
     ("keras.src.saving.keras_saveable", "KerasSaveable"),
     # TensorFlow objects a pickled tf.Module with a lookup table names (the sentiment system's TF model)
     ("tensorflow.python.framework.ops", "name_scope_v2"), ("tensorflow.python.ops.lookup_ops", "StaticHashTable"),

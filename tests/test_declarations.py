@@ -60,7 +60,8 @@ def usage_error(pytester: pytest.Pytester, toml: str, *args: str) -> str:
         (SYSTEM + "rtol = -1e-3\n", "systems[0].rtol = -0.001: Input should be greater than or equal to 0"),
         (SYSTEM + 'task = "ranking"\n',
          "systems[0].task = 'ranking': Input should be 'regression' or 'classification'"),
-        (SYSTEM.replace("name = \"m\"", "name = \"../../x\""), "systems[0].name = '../../x': String should match"),
+        (SYSTEM.replace("name = \"m\"", "name = \"../../x\""),
+         "systems[0].name = '../../x': system name '../../x' is not a plain name"),
         (SYSTEM.replace('"sklearn"', '"pytorch"'),
          "system 'm': framework = 'pytorch': unknown framework; valid frameworks: sklearn, tensorflow, torch"),
         (SYSTEM.replace('"sklearn"', '"scikit-learn"'), "framework = 'scikit-learn': unknown framework"),
@@ -245,7 +246,9 @@ def test_pre_exported_onnx_keeps_its_external_data(
     assert "ext.onnx.data" in row["files"]
 
 
-def test_external_data_that_escapes_the_model_directory_is_refused(pytester: pytest.Pytester) -> None:
+def test_external_data_that_escapes_the_model_directory_is_refused(
+    pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
+) -> None:
     x, _ = _onnx_classifier(pytester.path / "esc.onnx", 10, external=True)
     model = onnx.load(str(pytester.path / "esc.onnx"), load_external_data=False)
     for tensor in model.graph.initializer:
@@ -254,5 +257,8 @@ def test_external_data_that_escapes_the_model_directory_is_refused(pytester: pyt
                 entry.value = "../../etc/passwd"
     onnx.save_model(model, str(pytester.path / "esc.onnx"))
     np.savez(pytester.path / "esc.npz", inputs=x, outputs=np.zeros((8, 10), np.float32))
-    stderr = usage_error(pytester, PREBUILT.format(names="esc") + _prebuilt("esc"))
-    assert "keeps its data at '../../etc/passwd', outside the model's directory" in stderr
+    pytester.makepyprojecttoml(PREBUILT.format(names="esc") + _prebuilt("esc"))
+    run_subprocess()  # the run completes; the cell says why nothing was loaded
+    cell = json.loads((pytester.path / "exportconf-results.json").read_text())["cells"][0]
+    assert cell["grade"] == "--" and not cell["producers"][0]["exported"]
+    assert "keeps its data at '../../etc/passwd', outside the model's directory" in cell["producers"][0]["export_error"]

@@ -41,7 +41,8 @@ def two_inputs():
 
 
 def pytest_exportconf_register(registry):
-    registry.add_system(ModelSystem(name="two_inputs", framework="torch", factory=two_inputs))
+    # trust: the pickle names the project's own class (scorer.Scorer), which no scan allow-list knows
+    registry.add_system(ModelSystem(name="two_inputs", framework="torch", factory=two_inputs, trust=True))
 """
 
 

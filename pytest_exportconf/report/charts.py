@@ -106,5 +106,6 @@ def section(state: State) -> str:
         sizes, latency = sizes_svg(state), latency_svg(state)
     except ImportError:
         return "<p class='nm'>charts not drawn: they need matplotlib (pip install 'exportconf[all]')</p>"
-    return ("<h3>Charts</h3><h4>Export sizes against the study</h4>" + sizes
+    # the sizes chart exists for the study's own systems only: no study words for a project's systems
+    return ("<h3>Charts</h3>" + ("<h4>Export sizes against the study</h4>" + sizes if sizes else "")
             + "<h4>Latency per cell: runtime and system level</h4>" + latency)
