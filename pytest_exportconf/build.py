@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, tensors
-from .cache import ArtifactCache, verify
+from .cache import ArtifactCache, CacheTampered, verify
 from .digest import tree_digest
 from .registry import Registry
 
@@ -174,6 +174,8 @@ class Builder:
                 lambda tmp: self._isolated(system, framework, tmp),
                 on_mismatch="rebuild" if sys_.rebuildable else "refuse",
             )
+        except CacheTampered:
+            raise  # not the declaration's fault: the cell reports the refusal (measure.py)
         except Exception as e:
             detail = str(e) if isinstance(e, BuildFailed) else f"{type(e).__name__}: {e}"
             trace = e.trace if isinstance(e, BuildFailed) and e.trace else traceback.format_exc()

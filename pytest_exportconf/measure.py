@@ -10,6 +10,7 @@ from typing import Any
 
 from . import rubric, tensors
 from .build import Builder
+from .cache import CacheTampered
 from .compare import compare
 from .concepts import ROUTE_KINDS, Attempt, Friction, Outcome, ProducerRow
 from .registry import Registry, Route, TensorSpec
@@ -41,7 +42,10 @@ class Measurer:
         """Train (or load) every producer of the cell's format; raises BuildError when the system's own
         declaration fails (its factory raises, the model rejects its golden inputs)."""
         for fw in self.producers(system, fmt):
-            self.builder.get(system, fw)
+            try:
+                self.builder.get(system, fw)
+            except CacheTampered:
+                pass  # a refusal of that producer's artifacts, reported by its cell
 
     def measure(self, system: str, fmt: str, stack: str) -> Outcome:
         format_ = self.registry.formats[fmt]
@@ -94,7 +98,12 @@ class Measurer:
     def _producer(self, system: str, fmt: str, fw: str, primary: bool, routes: list[type[Route]],
                   switch: Friction | None) -> ProducerRow:
         row = ProducerRow(framework=fw, primary=primary)
-        build = self.builder.get(system, fw)  # a BuildError is the declaration's, not a measurement
+        try:
+            build = self.builder.get(system, fw)  # a BuildError is the declaration's, not a measurement
+        except CacheTampered as e:
+            row.refused.append(str(e))
+            row.export_error = str(e)
+            return row
         exports = build.exports(fmt)
         row.export_error = "; ".join(f"{r['variant']}: {r['error']}" for r in exports if not r["ok"])
         exports = [r for r in exports if r["ok"]]

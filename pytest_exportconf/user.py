@@ -263,12 +263,17 @@ class ArtifactSystem(DeclaredSystem):
             if Path(src).is_dir():
                 shutil.copytree(src, dest)
                 return ExportResult(dest.name, f"pre-exported {src}")
-            companions = fmt.companions(Path(src))  # e.g. ONNX external data beside the graph; escaping: refused
+            try:
+                companions = fmt.companions(Path(src))  # e.g. ONNX external data beside the graph
+            except ValueError as e:  # one that escapes is not copied: the scan refuses the artifact
+                companions, notes = [], [f"companions not copied: {e}"]
+            else:
+                notes = []
             shutil.copy2(src, dest)
             for rel in companions:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(Path(src).parent / rel, out / rel)
-            notes = [f"copied with {', '.join(str(c) for c in companions)}"] if companions else []
+            notes += [f"copied with {', '.join(str(c) for c in companions)}"] if companions else []
             return ExportResult(dest.name, f"pre-exported {src}", notes)
 
         return copy

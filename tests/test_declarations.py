@@ -261,4 +261,5 @@ def test_external_data_that_escapes_the_model_directory_is_refused(
     run_subprocess()  # the run completes; the cell says why nothing was loaded
     cell = json.loads((pytester.path / "exportconf-results.json").read_text())["cells"][0]
     assert cell["grade"] == "--" and not cell["producers"][0]["exported"]
-    assert "keeps its data at '../../etc/passwd', outside the model's directory" in cell["producers"][0]["export_error"]
+    assert cell["verdict"].startswith("dangerous: onnx external data '../../etc/passwd' escapes")
+    assert "refused to load esc.onnx" in cell["producers"][0]["refused"][0]
