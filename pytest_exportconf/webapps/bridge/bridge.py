@@ -27,8 +27,10 @@ def _torchscript(path: str) -> Any:
     module = torch.jit.load(path, map_location="cpu").eval()
 
     def predict(x: np.ndarray) -> np.ndarray:
+        # a module with the text preprocessing scripted in takes forward(texts: List[str])
+        arg = [str(t) for t in x.reshape(-1)] if x.dtype == object else torch.from_numpy(np.ascontiguousarray(x))
         with torch.no_grad():
-            return module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+            return module(arg).numpy()
 
     return predict
 

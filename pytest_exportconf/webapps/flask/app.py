@@ -76,8 +76,10 @@ def _torchscript(path: str) -> Predict:
     module = torch.jit.load(path, map_location="cpu").eval()
 
     def predict(x: np.ndarray) -> Any:
+        # a module with the text preprocessing scripted in takes forward(texts: List[str])
+        arg = [str(t) for t in x.reshape(-1)] if x.dtype == object else torch.from_numpy(x)
         with torch.no_grad():
-            return module(torch.from_numpy(x)).numpy()
+            return module(arg).numpy()
 
     return predict
 
