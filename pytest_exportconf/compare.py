@@ -13,7 +13,6 @@ from typing import Any, Literal
 import numpy as np
 
 Scores = Literal["probabilities", "logits"]
-SCORES: tuple[Scores, ...] = ("probabilities", "logits")
 Named = tuple[str | None, np.ndarray]
 
 

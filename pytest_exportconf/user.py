@@ -64,7 +64,7 @@ class DeclaredSystem(System):
     input_name: str
     trust: bool
 
-    def _validate(self, **extra: Any) -> None:
+    def _validate(self) -> None:
         fields = {k: getattr(self, k) for k in declarations.SystemFields.model_fields}
         declarations.validate(declarations.SystemFields, fields, f"system {fields['name']!r}:")
         self.label = self.label or self.name

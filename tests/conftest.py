@@ -87,3 +87,18 @@ def _results_files_match_the_schema(request: pytest.FixtureRequest) -> Iterator[
 
     for path in results_files(*dirs):
         check(json.loads(path.read_text()), str(path))
+
+
+def add_test_stack(pytester: pytest.Pytester, stack: str, module: str, *routes: str) -> None:
+    """A conftest registering a stack of its own with routes from ``tests/<module>.py``."""
+    adds = "\n".join(f"            registry.add_route({r})" for r in routes)
+    pytester.makeconftest(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from {module} import {", ".join(routes)}
+        from pytest_exportconf.registry import Stack
+
+        def pytest_exportconf_register(registry):
+            registry.add_stack(Stack({stack!r}, {stack.capitalize()!r}, {stack!r}))
+{adds}
+    """)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import add_test_stack
 
 from pytest_exportconf import rubric
 from pytest_exportconf.concepts import Friction
@@ -286,17 +287,7 @@ def test_no_framework_switch_when_the_primary_framework_was_not_measured(
 def test_framework_switch_fires_when_the_primary_framework_failed(
     pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
 ) -> None:
-    tests_dir = Path(__file__).parent
-    pytester.makeconftest(f"""
-        import sys
-        sys.path.insert(0, {str(tests_dir)!r})
-        from picky_routes import RefusesTf2onnx
-        from pytest_exportconf.registry import Stack
-
-        def pytest_exportconf_register(registry):
-            registry.add_stack(Stack("picky", "Picky", "picky"))
-            registry.add_route(RefusesTf2onnx)
-    """)
+    add_test_stack(pytester, 'picky', 'picky_routes', 'RefusesTf2onnx')
     result = run_subprocess("--exportconf-systems=number_predictor", "--exportconf-formats=onnx",
                             "--exportconf-stacks=picky", "--exportconf-frameworks=tensorflow,sklearn")
     assert result.ret == 0, result.stdout.str()[-2000:]

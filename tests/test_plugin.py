@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import add_test_stack
 
 HEAVY = ("numpy", "tensorflow", "torch", "keras", "sklearn", "onnxruntime", "onnx")
 
@@ -105,18 +106,7 @@ def test_real_cells_under_xdist(pytester: pytest.Pytester, run_subprocess: Calla
 def test_a_crashing_route_fails_its_cell_and_the_run_goes_on(
     pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
 ) -> None:
-    tests_dir = Path(__file__).parent
-    pytester.makeconftest(f"""
-        import sys
-        sys.path.insert(0, {str(tests_dir)!r})
-        from crashing_routes import Crash, Fails
-        from pytest_exportconf.registry import Stack
-
-        def pytest_exportconf_register(registry):
-            registry.add_stack(Stack("crashy", "Crashy", "crashy"))
-            registry.add_route(Crash)
-            registry.add_route(Fails)
-    """)
+    add_test_stack(pytester, 'crashy', 'crashing_routes', 'Crash', 'Fails')
     result = run_subprocess("--exportconf-systems=number_predictor", "--exportconf-formats=onnx",
                             "--exportconf-stacks=crashy,python", "--exportconf-frameworks=sklearn")
     assert result.ret == 0, result.stdout.str()
