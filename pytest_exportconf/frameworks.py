@@ -11,6 +11,9 @@ class Framework:
     name: str
     label: str
     packages: tuple[str, ...]  # distributions whose versions identify the producer (cache key, outcome)
+    # imported by a sandbox zygote before it forks the child that loads this producer's code-executing
+    # artifact: the import is paid once per process instead of once per artifact
+    modules: tuple[str, ...] = ()
 
     def versions(self) -> dict[str, str]:
         return package_versions(self.packages)
@@ -30,7 +33,8 @@ def package_versions(packages: tuple[str, ...] | list[str]) -> dict[str, str]:
 # must come from its own env's versions (a pickle written under numpy 2 does not load under numpy 1.26;
 # onnx 1.19 with TensorFlow 2.16's ml-dtypes 0.3 cannot export at all, which a reused export would hide).
 BUILTIN = (
-    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "numpy", "onnx")),
-    Framework("torch", "PyTorch", ("torch", "onnxscript", "numpy", "onnx")),
-    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib", "numpy", "onnx")),
+    Framework("tensorflow", "TensorFlow/Keras", ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "numpy", "onnx"),
+              ("tensorflow",)),
+    Framework("torch", "PyTorch", ("torch", "onnxscript", "numpy", "onnx"), ("torch",)),
+    Framework("sklearn", "scikit-learn", ("scikit-learn", "skl2onnx", "joblib", "numpy", "onnx"), ("sklearn",)),
 )

@@ -18,6 +18,7 @@ from .runner import Runner
 from .security import Scanner, worst
 from .snippets import LANGUAGES, SnippetContext
 from .study import study_grade
+from .zygote import sandbox_note
 
 
 @dataclass
@@ -117,7 +118,7 @@ class Measurer:
         # recipe's preferred variant first, so the first pass is also the best grade this producer gets.
         ladder = [(rec, route) for kind in ROUTE_KINDS for rec in exports for route in routes if route.kind == kind]
         for rec, route in ladder:
-            att = self._attempt(system, build.entry, build.variant(rec["variant"]), rec, route, switch)
+            att = self._attempt(system, fw, build.entry, build.variant(rec["variant"]), rec, route, switch)
             row.attempts.append(att)
             if att.ok:
                 row.winner = len(row.attempts) - 1
@@ -127,7 +128,7 @@ class Measurer:
                 return row
         return row
 
-    def _attempt(self, system: str, entry: Path, variant: dict[str, Any], rec: dict[str, Any],
+    def _attempt(self, system: str, fw: str, entry: Path, variant: dict[str, Any], rec: dict[str, Any],
                  route: type[Route], switch: Friction | None) -> Attempt:
         sys_ = self.registry.systems[system]
         att = Attempt(route=route.name, kind=route.kind, variant=rec["variant"])
@@ -148,14 +149,15 @@ class Measurer:
             "inputs": variant["golden"],
             "input_spec": variant["input_spec"],
             "repeats": self.repeats,
+            # what a sandbox zygote imports before it forks the load's child (the bridge forwards it too);
+            # the producer's framework only, so that every format of one producer shares one zygote
+            "preload": list(self.registry.frameworks[fw].modules),
         }
         sandboxed = self.registry.formats[route.format].executes_code_on_load
         resp = self.runner.call(route.runtime, request, sandboxed=sandboxed)
         if resp.get("sandbox"):
             sb = resp["sandbox"]
-            att.notes.append(f"sandboxed child ({sb.get('kind')}): {sb.get('wall_ms', 0):.0f} ms from spawn to exit, "
-                             f"of which import {resp.get('import_ms') or 0:.0f} ms, "
-                             f"load {resp.get('load_ms') or 0:.0f} ms")
+            att.notes.append(sandbox_note(sb, resp))
         att.notes.extend(resp.get("notes", []))
         log = [ln for ln in resp.get("log", "").splitlines() if ln.strip()]
         if log and route.runtime != "python":  # the harness's own lines; the Python worker's is library noise

@@ -1,12 +1,13 @@
-"""A fresh, short-lived, confined child process per artifact, for every load that can run code.
+"""The confinement of every load that can run code, and of the scanner: a fresh, short-lived child per
+artifact (forked from a zygote that imported the framework first: :mod:`pytest_exportconf.zygote`).
 
 What a sandboxed child gets (see the README's "Security" section):
 
 * a private temporary directory as its working directory, ``HOME`` and ``TMPDIR``, removed afterwards;
 * a scrubbed environment: only the names in :data:`ENV_ALLOW` pass, never ``os.environ`` whole;
 * resource limits: address space, CPU time, open files, processes (:class:`Limits`);
-* its own session and process group, killed as a whole on timeout and when the caller is done, and
-  ``PR_SET_PDEATHSIG`` = SIGKILL, so that a SIGKILL of pytest takes it along;
+* its own process group, killed as a whole on timeout and when it is done (with every other process of
+  the namespace), and ``PR_SET_PDEATHSIG`` = SIGKILL, so that a SIGKILL of pytest takes it along;
 * where bubblewrap (``bwrap``) runs: a read-only view of the file system except its directory, no
   network, its own PID namespace (every process in it dies with the child) and ``--die-with-parent``;
   else, where unprivileged user namespaces work, ``unshare`` for no network and its own PID namespace;
@@ -22,7 +23,6 @@ import ctypes
 import json
 import os
 import resource
-import selectors
 import shutil
 import signal
 import subprocess
@@ -38,7 +38,6 @@ ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "TF_C
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
              "SYSTEMROOT")
 PR_SET_PDEATHSIG = 1
-STDERR_TAIL = 4000
 GIB = 1 << 30
 
 
@@ -74,7 +73,7 @@ def set_pdeathsig() -> None:
         pass
 
 
-def _user_tasks() -> int:
+def user_tasks() -> int:
     """Tasks (threads included) of this real user now: RLIMIT_NPROC counts them all."""
     uid, n = os.getuid(), 0
     for d in os.listdir("/proc"):
@@ -87,7 +86,7 @@ def _user_tasks() -> int:
     return n
 
 
-def _preexec(limits: Limits, nproc: int) -> Any:
+def preexec(limits: Limits, nproc: int) -> Any:
     def run() -> None:
         set_pdeathsig()
         for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_seconds),
@@ -129,10 +128,11 @@ def describe(limits: Limits | None = None) -> str:
     limits = limits or Limits()
     kind, _ = confinement()
     fs = {"bwrap": "read-only file system except its own directory, no network, own PID namespace (bubblewrap)",
-          "unshare": "no network, own PID namespace (unshare; writes outside its directory NOT blocked: "
-                     "install bubblewrap)",
+          "unshare": "no network, own PID namespace (unshare; writes outside its directory NOT blocked and "
+                     "children keep capabilities in their user namespace: install bubblewrap)",
           "none": "no namespaces available: network and writes NOT blocked"}[kind]
-    return (f"fresh child per artifact, scrubbed environment, private temp dir; {fs}; limits: address space "
+    return (f"fresh child per artifact (forked from a zygote that imported the framework before any artifact), "
+            f"scrubbed environment, private temp dir; {fs}; limits: address space "
             f"{limits.address_space / GIB:.0f} GiB, CPU {limits.cpu_seconds} s, {limits.open_files} open files, "
             f"processes +{limits.processes}" + (" (not enforced for root)" if os.geteuid() == 0 else ""))
 
@@ -141,8 +141,11 @@ def wrap(argv: list[str], workdir: Path) -> list[str]:
     """``argv`` as run inside the confinement, with ``workdir`` its only writable place."""
     kind, prefix = confinement()
     if kind == "bwrap":
+        # As root, bwrap keeps every capability unless told: a child with CAP_SYS_ADMIN could remount the
+        # file system writable, one with CAP_SYS_PTRACE could read the zygote's memory. Drop them all.
+        caps = ["--cap-drop", "ALL"] if os.geteuid() == 0 else []
         return [*prefix, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", str(workdir),
-                str(workdir), "--unshare-all", "--die-with-parent", "--new-session", "--chdir", str(workdir),
+                str(workdir), "--unshare-all", "--die-with-parent", "--new-session", *caps, "--chdir", str(workdir),
                 "--", *argv]
     return [*prefix, *argv]
 
@@ -155,66 +158,6 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
     proc.wait()
 
 
-def call_once(request: dict[str, Any], timeout: float, limits: Limits | None = None,
-              argv: list[str] | None = None) -> dict[str, Any]:
-    """Run one protocol request in a fresh sandboxed ``python -m pytest_exportconf.worker`` and return its
-    response (``ok: False`` with the reason on a crash or timeout). The child is gone when this returns."""
-    limits = limits or Limits()
-    t0 = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix=f"exportconf-sandbox-{os.getpid()}-"))
-    log_path = workdir / "stderr.log"
-    try:
-        os.chmod(workdir, 0o700)
-        cmd = wrap(argv or [sys.executable, "-m", "pytest_exportconf.worker"], workdir)
-        with open(log_path, "w+b") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    cwd=workdir, env=scrubbed_env(home=str(workdir)), start_new_session=True,
-                                    preexec_fn=_preexec(limits, _user_tasks() + limits.processes))
-            try:
-                resp = _exchange(proc, request, timeout)
-            finally:
-                kill_group(proc)
-        tail = log_path.read_bytes()[-STDERR_TAIL:].decode("utf-8", "replace")
-        if resp is None:
-            why = (f"timed out after {timeout:.0f} s" if proc.returncode == -signal.SIGKILL and
-                   time.perf_counter() - t0 >= timeout else f"died (exit status {proc.returncode})")
-            resp = {"ok": False, "crashed": True, "error": f"sandboxed worker {why}" + (f"\n{tail}" if tail else "")}
-        resp["log"] = tail
-        resp["sandbox"] = {"kind": confinement()[0], "wall_ms": (time.perf_counter() - t0) * 1000}
-        return resp
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _exchange(proc: subprocess.Popen[bytes], request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    assert proc.stdin and proc.stdout
-    try:
-        proc.stdin.write((json.dumps(request) + "\n").encode())
-        proc.stdin.close()  # one request: the worker exits at end of input
-    except BrokenPipeError:
-        return None
-    deadline = time.monotonic() + timeout
-    buf = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                return None
-            chunk = os.read(proc.stdout.fileno(), 1 << 16)
-            if not chunk:
-                return None
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                try:
-                    resp = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(resp, dict) and resp.get("id") == request.get("id"):
-                    return resp
-
-
 def scan(path: Path, executes_code: bool, timeout: float = 300, limits: Limits | None = None) -> dict[str, Any]:
     """Run :mod:`pytest_exportconf.scan` on ``path`` in a sandboxed child; its verdict as a dict."""
     argv = [sys.executable, "-m", "pytest_exportconf.scan", str(path), *([] if executes_code else ["--data-only"])]
@@ -224,7 +167,7 @@ def scan(path: Path, executes_code: bool, timeout: float = 300, limits: Limits |
     try:
         proc = subprocess.Popen(wrap(argv, workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, cwd=workdir, env=scrubbed_env(home=str(workdir)),
-                                start_new_session=True, preexec_fn=_preexec(limits, _user_tasks() + limits.processes))
+                                start_new_session=True, preexec_fn=preexec(limits, user_tasks() + limits.processes))
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -246,37 +189,46 @@ def scan(path: Path, executes_code: bool, timeout: float = 300, limits: Limits |
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def serve(timeout: float) -> None:
-    """The Node bridge's supervisor: JSON lines on stdin/stdout; ``run`` goes to a fresh sandboxed child."""
+def serve(timeout: float, broker: str | None = None) -> None:
+    """The Node bridge's supervisor: JSON lines on stdin/stdout; each ``run`` goes to a fresh sandboxed child,
+    through the pytest process's broker when given one (its zygotes are shared by every stack), else
+    through zygotes of its own."""
     set_pdeathsig()
     if os.getppid() == 1:
         return
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        op = req.get("op")
-        if op == "shutdown":
-            break
-        if op == "ping":
-            resp: dict[str, Any] = {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}
-        elif op == "run":
-            resp = call_once(req, timeout)
-            if resp.get("log"):
-                sys.stderr.write(resp["log"])
-            resp.pop("log", None)
-        else:
-            resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
-        resp["id"] = req.get("id")
-        channel.write(json.dumps(resp) + "\n")
-        channel.flush()
+    from .zygote import BrokerClient, Sandbox
+
+    box = BrokerClient(broker) if broker else Sandbox(timeout)
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "shutdown":
+                break
+            if op == "ping":
+                resp: dict[str, Any] = {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}
+            elif op == "run":
+                resp = box.call(req, timeout)
+                if resp.get("log"):
+                    sys.stderr.write(resp["log"])
+                resp.pop("log", None)
+            else:
+                resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
+            resp["id"] = req.get("id")
+            channel.write(json.dumps(resp) + "\n")
+            channel.flush()
+    finally:
+        box.close()
 
 
-def bridge_args(timeout: float) -> list[str]:
+def bridge_args(timeout: float, broker: Path | None = None) -> list[str]:
     """What the Node harnesses pass to Python for the bridge (``EXPORTCONF_BRIDGE_ARGS``)."""
-    return ["-m", "pytest_exportconf.sandbox", "--timeout", str(timeout)]
+    via = ["--broker", str(broker)] if broker else []
+    return ["-m", "pytest_exportconf.sandbox", "--timeout", str(timeout), *via]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m pytest_exportconf.sandbox", description=serve.__doc__)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--broker", help="the Unix socket of the pytest process's sandbox broker")
     parser.add_argument("--describe", action="store_true", help="print what the sandbox enforces here and exit")
     args = parser.parse_args(argv)
     if args.describe:
         print(describe())
         return 0
-    serve(args.timeout)
+    serve(args.timeout, args.broker)
     return 0
 
 

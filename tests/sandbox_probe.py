@@ -1,7 +1,8 @@
 """A route that reports what a load can see and do inside the sandbox (importable by the worker).
 
 Its "artifact" is a JSON file of what to try: ``write`` (a path outside), ``spawn`` (a tag for a setsid
-grandchild), ``hang`` (sleep instead of returning).
+grandchild), ``hang`` (sleep instead of returning), ``leave`` (files in its own and its parent's directory),
+``peek`` (the parent zygote's memory, the open pipes, what earlier children left).
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ class Probe(PythonRoute):
             facts["network"] = "connected"
         except OSError as e:
             facts["network"] = f"blocked: {e}"
+        if what.get("leave"):
+            for d in (os.getcwd(), os.path.dirname(os.getcwd())):
+                with open(os.path.join(d, f"left-{what['leave']}"), "w") as f:
+                    f.write("left behind")
+        if what.get("peek"):
+            try:
+                with open(f"/proc/{os.getppid()}/mem", "rb") as f:
+                    facts["parent_mem"] = f"readable ({len(f.read(1))})"
+            except OSError as e:
+                facts["parent_mem"] = str(e)
+            fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}")]
+            facts["pipes"] = sum(t.startswith("pipe:") for t in fds)
+            facts["siblings"] = sorted(os.listdir(os.path.dirname(os.getcwd())))
         if what.get("spawn"):
             subprocess.Popen(["setsid", "sh", "-c", f"sleep 300 # {what['spawn']}"], start_new_session=True)
         if what.get("hang"):

@@ -336,7 +336,7 @@ def test_missing_types_fires_only_for_a_package_without_type_definitions(shared_
                                                                           strip_types: bool) -> None:
     """Against the real TypeScript harness (the layout helper's; this pins its behaviour)."""
     from pytest_exportconf import tensors
-    from pytest_exportconf.runner import Worker
+    from pytest_exportconf.childproc import Worker
 
     argv = _ts_harness(shared_cache, tmp_path, strip_types)
     model = _identity(tmp_path / "m.onnx", 1, ["N", 3])  # 1: FLOAT

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from pytest_exportconf import tensors
+from pytest_exportconf.childproc import Worker
 from pytest_exportconf.node import NodeEnv, NodeUnavailable, discover_node, lock_digest, provision, wheel_node
-from pytest_exportconf.runner import Worker
 
 HARNESSES = ("js", "ts")
 

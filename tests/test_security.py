@@ -16,7 +16,7 @@ import corpus
 import numpy as np
 import pytest
 
-from pytest_exportconf import __version__, sandbox, tensors
+from pytest_exportconf import __version__, sandbox, tensors, zygote
 from pytest_exportconf.cache import ArtifactCache, UnsafeName, check_name
 
 SECRET = "hunter2-exportconf"
@@ -297,7 +297,7 @@ def _request(tmp_path: Path, **what: str) -> dict:
 
 
 def _probe(tmp_path: Path, **what: str) -> dict:
-    return sandbox.call_once(_request(tmp_path, **what), timeout=60)
+    return zygote.call_once(_request(tmp_path, **what), timeout=60)
 
 
 def test_sandbox_scrubs_env_blocks_writes_and_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -321,10 +321,57 @@ def test_sandbox_scrubs_env_blocks_writes_and_network(tmp_path: Path, monkeypatc
 def test_sandbox_timeout_kills_the_whole_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     tag = f"exportconf-probe-{os.getpid()}-timeout"
-    resp = sandbox.call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=15)
+    resp = zygote.call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=15)
     assert not resp["ok"] and "timed out" in resp["error"]
     time.sleep(0.5)
     assert not _orphans(tag)
+
+
+def test_zygote_children_see_nothing_of_each_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two loads forked from one zygote: the second finds none of the first's files or processes, cannot read
+    the zygote's memory and holds no pipe but its own answer's (not the zygote's protocol channel)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    tag = f"exportconf-probe-{os.getpid()}-zygote"
+    box = zygote.Sandbox(60)
+    try:
+        first = box.call(_request(tmp_path, leave=tag, spawn=tag))
+        assert first["ok"], first
+        assert not _orphans(tag)  # its setsid grandchild died with it, though the zygote lives on
+        second = box.call(_request(tmp_path, peek="1"))
+        assert second["ok"], second
+    finally:
+        box.close()
+    facts = [json.loads(r["notes"][0]) for r in (first, second)]
+    assert facts[0]["cwd"] != facts[1]["cwd"]
+    assert first["sandbox"]["zygote_pid"] == second["sandbox"]["zygote_pid"]  # one zygote, two children
+    assert facts[1]["siblings"] == [Path(facts[1]["cwd"]).name]  # nothing left by the first child
+    if sandbox.confinement()[0] != "none":
+        assert "ermission denied" in facts[1]["parent_mem"] or "not permitted" in facts[1]["parent_mem"]
+    assert facts[1]["pipes"] == 1
+
+
+def test_bridge_supervisors_share_the_pytest_process_zygotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's broker serves its own sandboxed loads and those of a bridge supervisor (what a Node harness
+    spawns) from one zygote per preload set: each framework is imported once per pytest process."""
+    from pytest_exportconf.runner import Runner
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    runner = Runner(timeout=60)
+    try:
+        direct = runner.call("python", _request(tmp_path), sandboxed=True)
+        assert direct["ok"], direct
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+        args = json.loads(runner.worker_env["EXPORTCONF_BRIDGE_ARGS"])
+        assert "--broker" in args
+        proc = subprocess.run([sys.executable, *args], input=json.dumps(_request(tmp_path)) + "\n",
+                              capture_output=True, text=True, env=env, timeout=120)
+        bridged = json.loads(proc.stdout.splitlines()[-1])
+        assert bridged["ok"], (bridged, proc.stderr[-2000:])
+    finally:
+        runner.close()
+    assert direct["sandbox"]["zygote_pid"] == bridged["sandbox"]["zygote_pid"]
+    assert direct["sandbox"]["first"] and not bridged["sandbox"]["first"]
+    assert json.loads(direct["notes"][0])["cwd"] != json.loads(bridged["notes"][0])["cwd"]
 
 
 def test_sigkill_of_the_caller_leaves_nothing(tmp_path: Path) -> None:
@@ -334,8 +381,8 @@ def test_sigkill_of_the_caller_leaves_nothing(tmp_path: Path) -> None:
     req = _request(tmp_path, spawn=tag, hang="1")
     code = f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
-from pytest_exportconf import sandbox
-sandbox.call_once({req!r}, timeout=300)
+from pytest_exportconf import zygote
+zygote.call_once({req!r}, timeout=300)
 """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     caller = subprocess.Popen([sys.executable, "-c", code], env=env)
