@@ -117,12 +117,25 @@ class Worker:
         return {"ok": False, "crashed": True, "error": f"{self.name} {what}" + (f"\n{tail}" if tail else ""),
                 "log": tail}
 
-    def close(self) -> None:
+    def start(self) -> None:
+        """Start the child now if it is not running, without waiting for it (a zygote imports meanwhile)."""
+        if not (self._proc and self._proc.poll() is None):
+            self._start()
+
+    def request_shutdown(self) -> None:
+        """Ask the child to exit without waiting: :meth:`close` then waits (many children exit in parallel)."""
         if self._proc and self._proc.poll() is None:
             try:
                 assert self._proc.stdin
                 self._proc.stdin.write(json.dumps({"op": "shutdown"}) + "\n")
                 self._proc.stdin.flush()
+            except Exception:
+                _kill_group(self._proc)
+
+    def close(self) -> None:
+        self.request_shutdown()
+        if self._proc and self._proc.poll() is None:
+            try:
                 self._proc.wait(timeout=10)
             except Exception:
                 _kill_group(self._proc)

@@ -32,6 +32,10 @@ class Measurer:
     trust_all: bool = False  # --exportconf-trust: load artifacts the scan finds dangerous (still sandboxed)
     scanner: Scanner = field(default_factory=Scanner)
 
+    def __post_init__(self) -> None:
+        if self.scanner.runner is None:  # scans fork from the runner's sandbox broker, as loads do
+            self.scanner.runner = self.runner
+
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""
         sys_, format_ = self.registry.systems[system], self.registry.formats[fmt]
@@ -56,6 +60,8 @@ class Measurer:
                       executes_code_on_load=format_.executes_code_on_load)
         routes = self.registry.routes_for(fmt, stack)
         producers = self.producers(system, fmt)
+        if format_.executes_code_on_load:  # every producer's zygote imports at once, not one after another
+            self.runner.prestart([list(self.registry.frameworks[fw].modules) for fw in producers])
         switch: Friction | None = None  # set once the primary framework was measured and did not pass
         for fw in producers:
             row = self._producer(system, fmt, fw, fw == primary, routes, switch)

@@ -396,6 +396,25 @@ class Recorder:
             _log(self.config, f"exportconf: {what} unavailable: {error}")
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """pytest-xdist, on the controller: where it would balance single tests (``--dist load``, what ``-n``
+        implies), balance them the same way but keep the cells of code-executing formats that need the same
+        producers' zygotes on one worker, which then imports those frameworks once per run instead of once
+        per worker."""
+        if config.getvalue("dist") != "load":
+            return None
+        from .scheduling import SandboxGroupScheduling
+
+        reg = config.stash[STATE].registry
+        groups = {}  # "system-format-" of a code-executing format -> the frameworks whose zygotes it needs
+        for name, sys_ in reg.systems.items():
+            for fmt_name, fmt in reg.formats.items():
+                if fmt.executes_code_on_load:
+                    fws = sorted(f for f in sys_.frameworks if f in reg.frameworks and sys_.exporter(fmt, f))
+                    groups[f"{name}-{fmt_name}-"] = ",".join(fws)
+        return SandboxGroupScheduling(config, log, groups)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """pytest-xdist, on the controller, per worker: hand over what the set-up provided."""
         from .setup import WORKERINPUT_KEY

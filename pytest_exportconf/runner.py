@@ -63,7 +63,14 @@ class Runner:
             worker = self.workers[runtime] = Worker(runtime, self.runtimes[runtime], self.worker_env)
         return worker.call(request, self.timeout)
 
+    def prestart(self, preloads: list[list[str]]) -> None:
+        """Have the broker start the zygotes of these preload sets now (those not running yet), so that
+        their imports overlap; the loads that need them wait for them as usual."""
+        self.broker.call({"op": "prestart", "preloads": [p for p in preloads if p]}, 60)
+
     def close(self) -> None:
+        for w in [*self.workers.values(), self.broker]:  # all asked first: they exit in parallel
+            w.request_shutdown()
         for w in self.workers.values():
             w.close()
         self.workers.clear()

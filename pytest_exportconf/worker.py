@@ -92,7 +92,16 @@ def _names(loaded: Loaded, n: int) -> list[str | None]:
     return names + [None] * (n - len(names)) if len(names) <= n else [None] * n
 
 
-HANDLERS = {"run": handle_run, "ping": lambda req: {"ok": True, "pid": os.getpid()}}
+def handle_scan(req: dict[str, Any]) -> dict[str, Any]:
+    """The scanner's verdict on ``req["artifact"]`` (run in a sandboxed child like a load: it reads
+    untrusted bytes)."""
+    from .scan import scan_path
+
+    sys.setrecursionlimit(3000)  # the replay follows nested pickles
+    return {"ok": True, "verdict": scan_path(Path(req["artifact"]), bool(req.get("executes_code", True))).to_dict()}
+
+
+HANDLERS = {"run": handle_run, "scan": handle_scan, "ping": lambda req: {"ok": True, "pid": os.getpid()}}
 
 
 def main() -> None:

@@ -59,17 +59,20 @@ class Sandbox:
     def call(self, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Run one protocol request in a fresh child forked from the zygote of ``request["preload"]``."""
         timeout = timeout or self.timeout
-        preload = tuple(sorted({str(m) for m in request.get("preload") or ()}))
-        if preload not in self._zygotes:
-            root = Path(tempfile.mkdtemp(prefix="exportconf-zygote-"))
-            os.chmod(root, 0o700)
-            self._zygotes[preload] = (self._worker(preload, root), root)
-        worker, _ = self._zygotes[preload]
+        worker = self._zygote(request.get("preload") or [])
         resp = worker.call({**request, "timeout": timeout}, timeout + BACKSTOP_S)
         resp.setdefault("sandbox", {})["kind"] = sandbox.confinement()[0]
         if resp.get("crashed") and "error" in resp and not resp["error"].startswith("sandboxed"):
             resp["error"] = f"sandboxed worker {resp['error']}"
         return resp
+
+    def _zygote(self, modules: list[str]) -> Worker:
+        preload = tuple(sorted({str(m) for m in modules}))
+        if preload not in self._zygotes:
+            root = Path(tempfile.mkdtemp(prefix="exportconf-zygote-"))
+            os.chmod(root, 0o700)
+            self._zygotes[preload] = (self._worker(preload, root), root)
+        return self._zygotes[preload][0]
 
     def _worker(self, preload: tuple[str, ...], root: Path) -> Worker:
         kind, _ = sandbox.confinement()
@@ -83,7 +86,14 @@ class Sandbox:
         return Worker(f"sandbox[{','.join(preload) or '-'}]", lambda: sandbox.wrap(argv, root),
                       {"HOME": str(root), "TMPDIR": str(root)}, cwd=root, preexec=preexec)
 
+    def prestart(self, preloads: list[list[str]]) -> None:
+        """Start the zygotes of these preload sets now, without waiting: their imports run meanwhile."""
+        for preload in preloads:
+            self._zygote(preload).start()
+
     def close(self) -> None:
+        for worker, _ in self._zygotes.values():
+            worker.request_shutdown()
         for worker, root in self._zygotes.values():
             worker.close()
             shutil.rmtree(root, ignore_errors=True)
@@ -179,7 +189,7 @@ def _answer(box: Sandbox, req: dict[str, Any], out_fd: int) -> str:
     op = req.get("op")
     if op == "shutdown":
         return "shutdown"
-    if op == "run":
+    if op in ("run", "scan"):
         resp = box.call(req, req.get("timeout"))
         if resp.get("log"):
             sys.stderr.write(resp["log"])
@@ -187,8 +197,11 @@ def _answer(box: Sandbox, req: dict[str, Any], out_fd: int) -> str:
         resp.pop("log", None)
     elif op == "ping":
         resp = {"ok": True, "pid": os.getpid(), "sandbox": sandbox.confinement()[0]}
+    elif op == "prestart":
+        box.prestart(req.get("preloads") or [])
+        resp = {"ok": True}
     else:
-        resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
+        resp = {"ok": False, "error": f"unknown op {op!r}; known: run, scan, ping, prestart, shutdown"}
     resp["id"] = req.get("id")
     data = (json.dumps(resp) + "\n").encode()
     while data:
@@ -256,7 +269,7 @@ def _child(req: dict[str, Any], home: Path, channel_fd: int, out_fd: int) -> Non
     from .worker import HANDLERS
 
     try:
-        resp = HANDLERS["run"](req)
+        resp = HANDLERS[req["op"]](req)
     except BaseException as e:  # a failing load is a result
         resp = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
     data = (json.dumps(resp) + "\n").encode()
@@ -342,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         op = req.get("op")
         if op == "shutdown":
             break
-        if op == "run":
+        if op in ("run", "scan"):
             resp = _run(req, root, channel.fileno(), float(req.get("timeout") or 600), args.pidns)
             resp["sandbox"] |= {"zygote_pid": os.getpid(), "preloaded": preloaded, "preload_failed": failed,
                                 "preload_ms": import_ms, "first": first}
@@ -350,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         elif op == "ping":
             resp = {"ok": True, "pid": os.getpid(), "preloaded": preloaded}
         else:
-            resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
+            resp = {"ok": False, "error": f"unknown op {op!r}; known: run, scan, ping, shutdown"}
         resp["id"] = req.get("id")
         channel.write(json.dumps(resp) + "\n")
         channel.flush()

@@ -52,7 +52,7 @@ def test_timeout_kills_and_restarts(runner: Runner) -> None:
 
 def test_unknown_runtime_and_op_are_named(runner: Runner) -> None:
     assert "known: python" in runner.call("node-js", {"op": "ping"})["error"]
-    assert "unknown op 'frobnicate'; known: run, ping" in runner.call("python", {"op": "frobnicate"})["error"]
+    assert "unknown op 'frobnicate'; known: run, scan, ping" in runner.call("python", {"op": "frobnicate"})["error"]
 
 
 def test_a_worker_that_cannot_start_fails_its_requests_with_the_reason() -> None:
