@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 TRACER = '''
-import os, json
+import json, os
+WORKER = None  # the xdist worker id in a worker (the controller logs every cell too: not recorded)
+def pytest_configure(config):
+    global WORKER
+    WORKER = getattr(config, "workerinput", {}).get("workerid")
 def pytest_runtest_logstart(nodeid, location):
-    with open(os.environ["TRACE_FILE"], "a") as f:
-        f.write(json.dumps([os.environ.get("PYTEST_XDIST_WORKER"), nodeid.split("[")[-1].rstrip("]")]) + "\\n")
+    if WORKER:
+        with open(os.environ["TRACE_FILE"], "a") as f:
+            f.write(json.dumps([WORKER, nodeid.split("[")[-1].rstrip("]")]) + "\\n")
 '''
 
 
@@ -29,8 +34,7 @@ def test_cells_sharing_zygotes_share_a_worker(pytester: pytest.Pytester, run_sub
     workers: dict[str, set[str]] = defaultdict(set)
     for line in trace.read_text().splitlines():
         worker, cell = json.loads(line)
-        if worker:  # the controller logs every cell too
-            workers[cell.split("-")[1]].add(worker)
+        workers[cell.split("-")[1]].add(worker)
     assert len(workers["pickle"] | workers["joblib"]) == 1, workers  # one zygote set for TF, torch, sklearn
     assert len(workers["torchscript"]) == 1, workers  # torch's zygote: one worker
     assert len({w for ws in workers.values() for w in ws}) == 2  # and the rest is still spread

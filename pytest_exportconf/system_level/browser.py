@@ -58,9 +58,10 @@ class Browser:
             self.unavailable = f"Chromium at {exe} did not start: {type(e).__name__}: {str(e)[:300]}"
             self.close()
 
-    def check(self, url: str, fill: dict[str, str], read: str) -> dict[str, Any]:
+    def check(self, url: str, fill: dict[str, str], read: str, screenshot: bool = True) -> dict[str, Any]:
         """Open ``url``, fill the fields (CSS selector -> value), submit, wait for ``#result`` and read
-        its ``data-<read>`` attribute. Returns measured/ok/value/reason/screenshot (a data: URL)."""
+        its ``data-<read>`` attribute. Returns measured/ok/value/reason and, if asked, the screenshot (a
+        data: URL)."""
         if not self._started:
             self._start()
         if self._browser is None:
@@ -75,9 +76,12 @@ class Browser:
             done = page.get_attribute("#result", "data-done")
             value = page.get_attribute("#result", f"data-{read}")
             shown = page.inner_text("#result") or page.inner_text("#error")
-            shot = base64.b64encode(page.screenshot(type="jpeg", quality=70)).decode()
-            return {"measured": True, "title": page.title(), "done": done, "value": value, "shown": shown,
-                    "screenshot": f"data:image/jpeg;base64,{shot}", "browser": f"Chromium {self.version}"}
+            out = {"measured": True, "title": page.title(), "done": done, "value": value, "shown": shown,
+                   "browser": f"Chromium {self.version}"}
+            if screenshot:
+                out["screenshot"] = "data:image/jpeg;base64," + base64.b64encode(
+                    page.screenshot(type="jpeg", quality=70)).decode()
+            return out
         except Exception as e:
             return {"measured": True, "done": "error", "value": None, "reason": f"{type(e).__name__}: {str(e)[:300]}"}
         finally:

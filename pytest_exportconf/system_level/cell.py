@@ -51,6 +51,7 @@ class SystemLevel:
     tag: str = field(default_factory=lambda: os.environ.get(TAG_ENV, ""))
     running: dict[str, Running] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # stack -> why its app is not up
+    shot: set[tuple[str, str]] = field(default_factory=set)  # (stack, system) pages photographed: one each
 
     # ---- apps ------------------------------------------------------------------------------------------
     def app(self, stack: str) -> Running:
@@ -242,7 +243,9 @@ class SystemLevel:
         url = f"{run.server.base}/{out.system}?format={out.format}"
         fill, read = api.fill(row), api.read
         t0 = time.perf_counter()
-        ui = self.browser.check(url, fill, read)
+        ui = self.browser.check(url, fill, read, screenshot=(out.stack, out.system) not in self.shot)
+        if ui.get("screenshot"):
+            self.shot.add((out.stack, out.system))
         ui["ms"] = (time.perf_counter() - t0) * 1000
         ui["url_path"] = f"/{out.system}?format={out.format}"
         if not ui.get("measured"):
