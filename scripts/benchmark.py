@@ -7,7 +7,11 @@ Parts (``--parts``, default all three):
   hard-linked), and a private tools directory holding only a link to the provisioned tensorflowjs tool
   environment: npm and the tool env are ready, no export, conversion, conversion-failure memo or web-app
   build is. Warm = the same cache again. Per run: wall time, CPU (user+sys of every process of the run),
-  peak RSS of the largest process, grades, and per-cell time from ``--junitxml``.
+  peak RSS of the largest process, grades, and per-cell time from ``--junitxml``. The Node environment is
+  copied because no setting points a run at a shared one (``EXPORTCONF_NODE_PACKAGES`` only names where
+  package.json and the lockfile come from); it comes from ``--node-from`` (else ``--cache``, else one
+  provisioned untimed in the work directory with ``python -m pytest_exportconf.node``, npm ci from npm's
+  cache); the tool env is the user's shared one (created untimed if missing). The OS page cache stays warm.
 - **direct**: per runtime (onnxruntime and torch.jit in Python; onnxruntime-node, tfjs CPU and tfjs WASM in
   Node), a plain script calling the runtime on the cell's artifact with the cell's golden input, p50 over the
   same number of calls, against the ``p50_ms`` the cell reported; the Python bridge's cost apart.
