@@ -146,7 +146,8 @@ class LoadRequest:
 
 
 class Loaded(abc.ABC):
-    """A model loaded by a route; ``predict`` is what the worker times."""
+    """A model loaded by a route: ``predict`` gives the outputs that are compared; the call that
+    :meth:`bind` returns is what the worker times."""
 
     notes: list[str]
     frictions: list[Friction]
@@ -155,6 +156,11 @@ class Loaded(abc.ABC):
     @abc.abstractmethod
     def predict(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run the golden inputs (name -> array, in the system's order); every output, as returned."""
+
+    def bind(self, inputs: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """The timed call on these inputs. A route whose ``predict`` adapts the inputs (casts, feeds) may
+        do that once here, so that the latency is the runtime's own call, as a plain script times it."""
+        return lambda: self.predict(inputs)
 
 
 class Route(abc.ABC):

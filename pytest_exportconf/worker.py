@@ -62,17 +62,21 @@ def handle_run(req: dict[str, Any]) -> dict[str, Any]:
     prep = json.loads(prep_path.read_text()) if prep_path else None
     load_ms = (time.perf_counter() - t0) * 1000
 
-    def infer() -> list[Any]:
-        if prep is not None:  # the separate variant: raw text in, the model's vector input out
-            (_, text), = given
-            return loaded.predict({specs[0].name: apply_preprocessing(prep, text)})
-        return loaded.predict(named_inputs(given, specs))
+    if prep is not None:  # the separate variant: raw text in, the model's vector input out; timed with it
+        (_, text), = given
 
-    outputs = infer()  # the first call may compile; keep it out of the latency figure
+        def infer() -> list[Any]:
+            return loaded.predict({specs[0].name: apply_preprocessing(prep, text)})
+
+        outputs, timed = infer(), infer
+    else:
+        inputs = named_inputs(given, specs)
+        outputs = loaded.predict(inputs)  # the first call may compile: it is not timed, and it is compared
+        timed = loaded.bind(inputs)  # the runtime's call alone, as a plain script times it
     timings = []
     for _ in range(max(1, int(req.get("repeats", 20)))):
         t = time.perf_counter()
-        infer()
+        timed()
         timings.append((time.perf_counter() - t) * 1000)
     return {
         "ok": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,8 +22,9 @@ STACK = Stack("python", "Python", "python")
 
 class _Loaded(Loaded):
     def __init__(self, predict: Any, notes: list[str], frictions: list[Friction] | None = None,
-                 output_names: list[str] | None = None) -> None:
+                 output_names: list[str] | None = None, bind: Any = None) -> None:
         self._predict = predict
+        self._bind = bind  # inputs -> the runtime's own call on them, inputs adapted once
         self.notes = notes
         self.frictions = frictions if frictions is not None else []
         self.output_names = output_names or []
@@ -30,6 +32,9 @@ class _Loaded(Loaded):
 
     def predict(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._predict(inputs)]
+
+    def bind(self, inputs: dict[str, np.ndarray]) -> Any:
+        return self._bind(inputs) if self._bind else super().bind(inputs)
 
 
 def _supplied(req: LoadRequest, why: str, evidence: str) -> Friction:
@@ -63,15 +68,16 @@ class OnnxRuntime(PythonRoute):
         frictions: list[Friction] = []
         coerce = Coercions(frictions)
 
-        def predict(inputs: dict[str, np.ndarray]) -> list[Any]:
-            feed = {}
+        def feed(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            fed = {}
             for (name, x), m in zip(assign([i.name for i in inp], inputs), inp, strict=True):
                 dtype = object if m.type == "tensor(string)" else _ONNX_DTYPES[m.type]
                 x = coerce.cast(name, np.asarray(x), dtype, f"the graph declares {m.type}")
-                feed[name] = coerce.column(name, x, len(m.shape), f"the graph declares shape {m.shape}")
-            return sess.run(None, feed)
+                fed[name] = coerce.column(name, x, len(m.shape), f"the graph declares shape {m.shape}")
+            return fed
 
-        return _Loaded(predict, notes, frictions, [o.name for o in sess.get_outputs()])
+        return _Loaded(lambda inputs: sess.run(None, feed(inputs)), notes, frictions,
+                       [o.name for o in sess.get_outputs()], bind=lambda inputs: partial(sess.run, None, feed(inputs)))
 
     @classmethod
     def snippet_session(cls) -> list[str]:
