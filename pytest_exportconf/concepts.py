@@ -120,6 +120,17 @@ class Outcome:
         return self.system_grade if self.system_grade is not None else self.grade
 
     @property
+    def level(self) -> str:
+        """The level :attr:`level_grade` comes from."""
+        return "system" if self.system_grade is not None else "runtime"
+
+    @property
+    def level_reason(self) -> str:
+        """Why the cell has its :attr:`level_grade`."""
+        reason = (self.system_level or {}).get("reason") if self.system_grade is not None else None
+        return str(reason) if reason else self.reason
+
+    @property
     def cell(self) -> str:
         return f"{self.system}/{self.format}/{self.stack}"
 

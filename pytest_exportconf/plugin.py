@@ -213,7 +213,7 @@ def _checks(config: pytest.Config, state: State, proj: Any) -> None:
     state.expectations_path, state.update = path, bool(config.getoption("exportconf_update"))
     if path.is_file() and not state.update:
         try:
-            state.expected = expectations.read(path)
+            state.expected = expectations.read(path, state.level)
         except ValueError as e:
             raise pytest.UsageError(f"exportconf: {e}") from None
     cells = ["/".join(c) for c in state.selection.cells(state.registry)]
@@ -448,8 +448,7 @@ class Recorder:
         write_results(self.state, self.state.results_path)
         path = self.state.expectations_path
         if self.state.update and path is not None and self.state.outcomes:
-            old = expectations.read(path) if path.is_file() else {}
-            expectations.write(path, self.state.outcomes, keep=old)
+            expectations.write(path, self.state.outcomes, self.state.level)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.controller or self.config.option.collectonly:

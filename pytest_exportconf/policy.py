@@ -25,7 +25,10 @@ def settle(config: pytest.Config, outcome: Outcome) -> list[str]:
     if override is not None:
         if override not in GRADES:
             raise ValueError(f"pytest_exportconf_grade returned {override!r}; grades: {', '.join(GRADES)}")
-        outcome.reason = f"grade set by pytest_exportconf_grade hook (rubric said {outcome.grade}); {outcome.reason}"
+        outcome.reason = (f"grade set by pytest_exportconf_grade hook (rubric said {outcome.level_grade} at the "
+                          f"{outcome.level} level); {outcome.reason}")
+        if outcome.system_grade is not None:  # the level grade is what requirements and expectations check
+            outcome.system_grade = override
         outcome.grade = override
         outcome.status = GRADE_STATUS[override]  # type: ignore[assignment]  # (as measure.py: a str table)
     state = config.stash[STATE]

@@ -55,8 +55,10 @@ def parse_all(texts: Iterable[str], registry: Registry) -> list[Requirement]:
 
 
 def violations(o: Outcome, requirements: Iterable[Requirement]) -> list[str]:
-    return [f"{o.cell} graded {o.grade}, required >= {r.grade} by '{r.text}'"
-            for r in requirements if r.applies(o) and not r.holds(o.grade)]
+    """Requirements the cell's grade misses: the system grade where the system level measured the cell
+    (the study's unit), else the runtime grade; the message names which."""
+    return [f"{o.cell} graded {o.level_grade} at the {o.level} level, required >= {r.grade} by '{r.text}'"
+            for r in requirements if r.applies(o) and not r.holds(o.level_grade)]
 
 
 def unmatched(requirements: Iterable[Requirement], cells: Iterable[str]) -> list[str]:

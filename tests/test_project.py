@@ -43,7 +43,7 @@ def test_example_project_from_the_readme(wheel_python: Path, tmp_path: Path, sha
                                            "churn_torch/onnx/python                  ++"))
     run = _run(wheel_python, project, shared_cache)
     assert run.returncode == 1
-    assert "churn_torch/onnx/python graded +, down from ++ in" in run.stdout
+    assert "churn_torch/onnx/python graded + at the system level, down from ++ in" in run.stdout
     assert "external-data-file (weights in model.onnx.data beside model.onnx)" in run.stdout
     assert "1 failed" in run.stdout
 
@@ -57,11 +57,12 @@ def test_required_cells_fail_with_cell_grade_requirement_and_frictions(
     pytester: pytest.Pytester, run_subprocess: Callable[..., pytest.RunResult]
 ) -> None:
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True)
+    (pytester.path / "exportconf-expectations.txt").unlink()  # system-level grades; this run is the runtime level's
     result = run_subprocess("--exportconf-require=churn_torch/*:python>=++", "-m", "system_churn_torch",
                             "--strict-markers")
     assert result.ret == 1
     result.stdout.fnmatch_lines([
-        "*churn_torch/onnx/python graded +, required >= ++ by 'churn_torch/*:python>=++'*",
+        "*churn_torch/onnx/python graded + at the runtime level, required >= ++ by 'churn_torch/*:python>=++'*",
     ])
     assert "frictions: io-signature-supplied" in result.stdout.str()
     # -m selected only the torch model's cells
@@ -77,7 +78,7 @@ def test_upgrades_and_missing_cells_are_reported_not_failed(
     exp.write_text(exp.read_text().replace("churn/onnx/python                        ++",
                                            "churn/onnx/python                        -")
                    + "churn/savedmodel/python  ++\n")
-    result = run_subprocess("-k", "churn-")
+    result = run_subprocess("-k", "churn-", "--exportconf-level=system")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([
         "*upgrade: churn/onnx/python graded ++, up from -*",

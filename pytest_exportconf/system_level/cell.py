@@ -114,9 +114,12 @@ class SystemLevel:
             return
         try:
             entry, ref = self._entry(out)
-        except (LookupError, ValueError) as e:
+        except LookupError as e:  # the app has no integration for the route that passed: a finding
             out.system_grade = "--"
             res["reason"] = str(e)
+            return
+        except ValueError as e:  # the apps' API cannot carry every output: our limit, so not measured
+            res["reason"] = f"not measured: {e}"
             return
         try:
             run = self.app(out.stack)
