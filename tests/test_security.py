@@ -122,6 +122,11 @@ def test_trusted_corpus_loads_sandboxed_and_still_nothing_escapes(
     trusted = cells["exec"]["producers"][0]["scans"]["plain"]
     assert trusted["trusted"] == "per run (--exportconf-trust)" and trusted["status"] == "dangerous"
     assert cells["exec"]["verdict"] == "dangerous: builtins.exec"
+    # a trusted payload that the sandbox let pass never reaches a web app, which would load it unconfined
+    loaded = [c for c in cells.values() if c["winner"] and c["verdict"].startswith("dangerous")]
+    assert loaded, "the corpus has a trojan that still predicts"
+    for c in loaded:
+        assert "outside the sandbox" in c["system_level"]["reason"] and c["system_grade"] is None, c["system"]
     assert not _orphans(ORPHAN_TAG)
 
 

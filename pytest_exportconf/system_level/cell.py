@@ -112,6 +112,11 @@ class SystemLevel:
             out.system_grade = "--"
             res["reason"] = "the runtime level found no passing route to integrate"
             return
+        if out.verdict and not out.verdict.startswith(("clean", "nothing to scan")):
+            # trusted, the runtime level loaded it in the sandbox; an app loads it in its own server process
+            res["reason"] = (f"not measured: the scan said {out.verdict}, and the web apps load a model in their "
+                             "own server process, outside the sandbox, even when it is trusted")
+            return
         try:
             entry, ref = self._entry(out)
         except LookupError as e:  # the app has no integration for the route that passed: a finding
