@@ -33,6 +33,7 @@ class Browser:
     override: str | None = None
     _pw: Any = None
     _browser: Any = None
+    _context: Any = None  # one context for every page: its HTTP cache keeps the apps' scripts between pages
     unavailable: str | None = None
     executable: str | None = None
     version: str = ""
@@ -53,6 +54,7 @@ class Browser:
             self._pw = sync_playwright().start()
             self._browser = self._pw.chromium.launch(executable_path=exe, headless=True,
                                                      args=["--no-sandbox", "--disable-gpu"])
+            self._context = self._browser.new_context(viewport={"width": 820, "height": 380})
             self.executable, self.version = exe, self._browser.version
         except Exception as e:
             self.unavailable = f"Chromium at {exe} did not start: {type(e).__name__}: {str(e)[:300]}"
@@ -66,7 +68,7 @@ class Browser:
             self._start()
         if self._browser is None:
             return {"measured": False, "reason": self.unavailable}
-        page = self._browser.new_page(viewport={"width": 820, "height": 380})
+        page = self._context.new_page()
         try:
             page.goto(url, wait_until="load", timeout=60_000)
             for selector, value in fill.items():
@@ -95,7 +97,7 @@ class Browser:
             self._start()
         if self._browser is None:
             return {"measured": False, "reason": self.unavailable}
-        page = self._browser.new_page(viewport={"width": 820, "height": 380})
+        page = self._context.new_page()
         console: list[str] = []
         failed: list[str] = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text[:300]}") if m.type in ("error", "warning")
@@ -133,6 +135,7 @@ class Browser:
         return out
 
     def close(self) -> None:
+        self._context = None  # closed with the browser
         if self._browser is not None:
             try:
                 self._browser.close()
