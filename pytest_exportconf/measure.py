@@ -30,6 +30,7 @@ class Measurer:
     repeats: int = 20
     reported: set[str] = field(default_factory=set)  # systems whose build error was shown in full
     trust_all: bool = False  # --exportconf-trust: load artifacts the scan finds dangerous (still sandboxed)
+    build_offset: int = 0  # this xdist worker's number: where in a cell's producers its builds start
     scanner: Scanner = field(default_factory=Scanner)
 
     def __post_init__(self) -> None:
@@ -45,8 +46,12 @@ class Measurer:
 
     def prepare(self, system: str, fmt: str) -> None:
         """Train (or load) every producer of the cell's format; raises BuildError when the system's own
-        declaration fails (its factory raises, the model rejects its golden inputs)."""
-        for fw in self.producers(system, fmt):
+        declaration fails (its factory raises, the model rejects its golden inputs). Each xdist worker starts
+        at another producer (``build_offset``): on a cold cache two workers then train different models at
+        once instead of one waiting on the other's lock."""
+        producers = self.producers(system, fmt)
+        k = self.build_offset % len(producers) if producers else 0
+        for fw in producers[k:] + producers[:k]:
             try:
                 self.builder.get(system, fw)
             except CacheTampered:

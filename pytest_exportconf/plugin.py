@@ -275,8 +275,9 @@ def exportconf_measurer(request: pytest.FixtureRequest) -> Iterator[Any]:
                     limits=Limits(address_space=int(state.sandbox_memory * GIB),
                                   cpu_seconds=max(60, int(state.timeout * 2))))
     builder = Builder(state.registry, ArtifactCache(state.cache_dir), seed=state.seed, timeout=state.timeout)
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")  # "gw<n>" under pytest-xdist
     yield Measurer(state.registry, builder, runner, frameworks=state.selection.frameworks, repeats=state.repeats,
-                   trust_all=bool(config.getoption("exportconf_trust")))
+                   trust_all=bool(config.getoption("exportconf_trust")), build_offset=int(worker[2:] or 0))
     runner.close()
 
 
