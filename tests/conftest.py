@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -40,23 +42,48 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
 
 
+@contextlib.contextmanager
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A directory ``name`` shared by every pytest-xdist worker of this test session, and whether it is
+    already filled. Held under a file lock: the first worker to get there fills it (then
+    ``ready`` is written), the others wait for the lock and reuse it. A directory left half-filled by
+    a worker that failed is emptied for the next one. Without xdist, it lives in this session's basetemp."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's basetemp is a directory of the session's own; without it, basetemp is that
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    d = shared / f"once-{name}"
+    with FileLock(str(shared / f"once-{name}.lock")):
+        if (d / ".ready").is_file():
+            yield d, True
+            return
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        yield d, False
+        (d / ".ready").write_text("")
+
+
 @pytest.fixture(scope="session")
 def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with exportconf installed from its wheel; the heavy dependencies come from this
     environment through a .pth line (which does not run the editable-install hook, so only the
-    wheel's copy of exportconf is importable there)."""
-    tmp = tmp_path_factory.mktemp("wheel")
-    dist = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
-    wheel = next(dist.glob("pytest_exportconf-*.whl"))
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([py, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    wheel's copy of exportconf is importable there). Built once per test session, whatever the
+    number of xdist workers."""
+    with once_per_session(tmp_path_factory, "wheel") as (tmp, ready):
+        py = tmp / "venv" / "bin" / "python"
+        if ready:
+            return py
+        dist = tmp / "dist"
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+                       check=True, capture_output=True)
+        wheel = next(dist.glob("pytest_exportconf-*.whl"))
+        subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
+        site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        subprocess.run([py, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True,
+                       capture_output=True)
     return py
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_env
+from conftest import ROOT, clean_env, once_per_session
 
 from pytest_exportconf import resultsfile
 
@@ -43,15 +43,17 @@ def _suite(project: Path, cache: Path, results: str, *args: str) -> None:
     assert (project / results).is_file(), run.stdout[-3000:] + run.stderr[-3000:]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Runs:
-    d = tmp_path_factory.mktemp("drift")
-    base, changed = d / "base", d / "changed"
-    base.mkdir()
-    changed.mkdir()
-    _suite(base, shared_cache, "base.json", "--exportconf-formats=onnx,pickle")
-    (changed / "conftest.py").write_text(DOWNGRADE_HOOK)
-    _suite(changed, shared_cache, "changed.json", "--exportconf-formats=onnx,joblib")
+    """The two runs, once per test session (the xdist workers running this module's tests share them)."""
+    with once_per_session(tmp_path_factory, "drift") as (d, ready):
+        base, changed = d / "base", d / "changed"
+        if not ready:
+            base.mkdir()
+            changed.mkdir()
+            _suite(base, shared_cache, "base.json", "--exportconf-formats=onnx,pickle")
+            (changed / "conftest.py").write_text(DOWNGRADE_HOOK)
+            _suite(changed, shared_cache, "changed.json", "--exportconf-formats=onnx,joblib")
     for p in (base / "base.json", changed / "changed.json"):
         resultsfile.check(json.loads(p.read_text()), str(p))  # what the suite wrote matches the schema
     return Runs(base / "base.json", changed / "changed.json", d)

@@ -103,11 +103,11 @@ def test_an_exporter_that_hangs_or_crashes_fails_its_producer_and_the_run_goes_o
     result = pytester.runpytest_subprocess(
         "--exportconf", f"--exportconf-cache-dir={tmp_path / 'cache'}", "-p", "no:cacheprovider",
         "--exportconf-systems=number_predictor", "--exportconf-frameworks=sklearn", "--exportconf-stacks=python",
-        "--exportconf-formats=onnx,hangs,dies", "--exportconf-timeout=20", timeout=900)
+        "--exportconf-formats=onnx,hangs,dies", "--exportconf-timeout=10", timeout=900)
     assert result.ret == 0, result.stdout.str()
     cells = {c["cell"]: c for c in json.loads((pytester.path / "exportconf-results.json").read_text())["cells"]}
     assert cells["number_predictor/onnx/python"]["grade"] != "--"
     hangs = cells["number_predictor/hangs/python"]["producers"][0]
     dies = cells["number_predictor/dies/python"]["producers"][0]
-    assert not hangs["exported"] and "the exporter timed out after 20 s; killed" in hangs["export_error"]
+    assert not hangs["exported"] and "the exporter timed out after 10 s; killed" in hangs["export_error"]
     assert not dies["exported"] and "the exporter crashed (exit status 7)" in dies["export_error"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import once_per_session
 
 from pytest_exportconf import tensors
 from pytest_exportconf.childproc import Worker
@@ -519,10 +520,18 @@ def test_separate_preprocessing_applied_in_the_harness(worker: Worker, tmp_path:
 
 @pytest.fixture(scope="session")
 def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Two tiny SavedModels: a float MLP (converts) and one lower-casing strings (tfjs has no such op)."""
+    """Two tiny SavedModels: a float MLP (converts) and one lower-casing strings (tfjs has no such op).
+    Saved once per test session (xdist workers share them), with the MLP's inputs and outputs."""
+    with once_per_session(tmp_path_factory, "savedmodels") as (root, ready):
+        if not ready:
+            _save_models(root)
+        xy = np.load(root / "xy.npz")
+        return {"mlp": root / "mlp", "lower": root / "lower", "x": xy["x"], "y": xy["y"]}
+
+
+def _save_models(root: Path) -> None:
     import tensorflow as tf
 
-    root = tmp_path_factory.mktemp("savedmodels")
     rng = np.random.default_rng(1)
     w = tf.constant(rng.normal(size=(3, 5)).astype(np.float32))
     v = tf.constant(rng.normal(size=(5, 1)).astype(np.float32))
@@ -541,17 +550,19 @@ def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tf.saved_model.save(mlp, str(root / "mlp"), signatures={"serving_default": mlp.__call__})
     tf.saved_model.save(lower, str(root / "lower"), signatures={"serving_default": lower.__call__})
     x = np.linspace(-2, 2, 15, dtype=np.float32).reshape(5, 3)
-    return {"mlp": root / "mlp", "lower": root / "lower", "x": x, "y": mlp(tf.constant(x))["y"].numpy()}
+    np.savez(root / "xy.npz", x=x, y=mlp(tf.constant(x))["y"].numpy())
 
 
 @pytest.fixture(scope="session")
 def converted_mlp(saved_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MLP converted by tensorflowjs_converter, once per test session (xdist workers share it)."""
     from pytest_exportconf.stacks.node import TfjsGraphModel
 
-    out = tmp_path_factory.mktemp("converted")
-    main, notes = TfjsGraphModel.prepare(saved_models["mlp"], out)
-    assert main == "tfjs/model.json" and "converted by tensorflowjs_converter" in notes[0]
-    return out / main
+    with once_per_session(tmp_path_factory, "converted") as (out, ready):
+        if not ready:
+            main, notes = TfjsGraphModel.prepare(saved_models["mlp"], out)
+            assert main == "tfjs/model.json" and "converted by tensorflowjs_converter" in notes[0]
+    return out / "tfjs" / "model.json"
 
 
 @pytest.mark.parametrize("route", ["tfjs-graph-model", "tfjs-graph-model-wasm"])

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -326,8 +327,23 @@ def test_sandbox_scrubs_env_blocks_writes_and_network(tmp_path: Path, monkeypatc
 def test_sandbox_timeout_kills_the_whole_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     tag = f"exportconf-probe-{os.getpid()}-timeout"
-    resp = zygote.call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=15)
+    seen: list[str] = []
+
+    def watch() -> None:  # the grandchild must have been running, or its absence afterwards proves nothing
+        while not done.is_set() and not seen:
+            seen.extend(_orphans(tag))
+            time.sleep(0.1)
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        resp = zygote.call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=6)
+    finally:
+        done.set()
+        watcher.join()
     assert not resp["ok"] and "timed out" in resp["error"]
+    assert seen, "the probe's grandchild never ran before the timeout"
     time.sleep(0.5)
     assert not _orphans(tag)
 
