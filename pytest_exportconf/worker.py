@@ -72,7 +72,8 @@ def handle_run(req: dict[str, Any]) -> dict[str, Any]:
     else:
         inputs = named_inputs(given, specs)
         outputs = loaded.predict(inputs)  # the first call may compile: it is not timed, and it is compared
-        timed = loaded.bind(inputs)  # the runtime's call alone, as a plain script times it
+        bind = getattr(loaded, "bind", None)  # a route's own Loaded may only have predict (duck-typed)
+        timed = bind(inputs) if bind else (lambda: loaded.predict(inputs))  # the runtime's call, as a script times it
     timings = []
     for _ in range(max(1, int(req.get("repeats", 20)))):
         t = time.perf_counter()
