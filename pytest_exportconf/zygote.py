@@ -118,21 +118,36 @@ class BrokerClient:
         self._rfile: Any = None
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self._sock.connect(self.path)
-                self._rfile = self._sock.makefile("rb")
-            self._sock.settimeout(timeout + 2 * BACKSTOP_S)
-            self._sock.sendall((json.dumps({**request, "timeout": timeout}) + "\n").encode())
-            line = self._rfile.readline()
-            if not line:
-                raise ConnectionError("the broker closed the connection")
-            resp: dict[str, Any] = json.loads(line)
-            return resp
-        except (OSError, ValueError) as e:
-            self.close()
-            return {"ok": False, "crashed": True, "error": f"the sandbox broker at {self.path} did not answer: {e}"}
+        # A connection kept from an earlier request may be to a broker that has since been restarted (its
+        # pytest process restarts one that died): such a connection is re-made once; a fresh one is not.
+        for reused in (self._sock is not None, False):
+            try:
+                return self._call(request, timeout)
+            except (ConnectionError, EOFError) as e:
+                self.close()
+                if not reused:
+                    return self._failed(e)
+            except (OSError, ValueError) as e:
+                self.close()
+                return self._failed(e)
+        raise AssertionError("unreachable")
+
+    def _call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._sock.connect(self.path)
+            self._rfile = self._sock.makefile("rb")
+        self._sock.settimeout(timeout + 2 * BACKSTOP_S)
+        self._sock.sendall((json.dumps({**request, "timeout": timeout}) + "\n").encode())
+        line = self._rfile.readline()
+        if not line:
+            raise EOFError("the broker closed the connection")
+        resp: dict[str, Any] = json.loads(line)
+        return resp
+
+    def _failed(self, e: Exception) -> dict[str, Any]:
+        return {"ok": False, "crashed": True, "error": f"the sandbox broker at {self.path} did not answer: "
+                                                        f"{type(e).__name__}: {e}"}
 
     def close(self) -> None:
         if self._sock is not None:
@@ -174,15 +189,35 @@ def broker(path: Path, timeout: float, limits: sandbox.Limits) -> None:
                         return
                     sel.unregister(key.fileobj)
                     key.fileobj.close()  # type: ignore[union-attr]
+                    pending.pop(fd, None)  # the next connection may get this fd number
                     continue
                 pending[fd] = pending.get(fd, b"") + data
                 while b"\n" in pending[fd]:
                     line, pending[fd] = pending[fd].split(b"\n", 1)
-                    if line.strip() and _answer(box, json.loads(line), key.data) == "shutdown":
+                    if line.strip() and _answer_safely(box, line, key.data) == "shutdown":
                         return
     finally:
         box.close()
         path.unlink(missing_ok=True)
+
+
+def _answer_safely(box: Sandbox, line: bytes, out_fd: int) -> str:
+    """Answer one line; a request the broker cannot handle fails alone, with the reason, and the broker
+    (every stack's sandbox) lives on."""
+    try:
+        return _answer(box, json.loads(line), out_fd)
+    except Exception as e:
+        resp = {"ok": False, "crashed": True, "error": f"the sandbox broker failed on this request: "
+                f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
+        try:
+            resp["id"] = json.loads(line).get("id")
+        except ValueError:
+            pass
+        try:
+            os.write(out_fd, (json.dumps(resp) + "\n").encode())
+        except OSError:
+            pass
+        return "error"
 
 
 def _answer(box: Sandbox, req: dict[str, Any], out_fd: int) -> str:

@@ -395,6 +395,37 @@ def test_bridge_supervisors_share_the_pytest_process_zygotes(tmp_path: Path, mon
     assert json.loads(direct["notes"][0])["cwd"] != json.loads(bridged["notes"][0])["cwd"]
 
 
+def test_the_broker_survives_a_bad_request_and_clients_reconnect(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line the broker cannot handle fails alone; a bridge supervisor's kept connection to a broker that
+    was restarted is re-made once, so the next load does not fail for it."""
+    import socket
+
+    from pytest_exportconf.runner import Runner
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    runner = Runner(timeout=60)
+    try:
+        assert runner.broker.call({"op": "ping"}, 60)["ok"]
+        path = json.loads(runner.worker_env["EXPORTCONF_BRIDGE_ARGS"])[-1]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.connect(path)
+            raw.sendall(b"not json\n")
+            answer = json.loads(raw.makefile("rb").readline())
+        assert not answer["ok"] and "the sandbox broker failed on this request" in answer["error"]
+        client = zygote.BrokerClient(path)
+        assert client.call(_request(tmp_path), 60)["ok"]
+        assert runner.broker._proc is not None
+        os.killpg(runner.broker._proc.pid, signal.SIGKILL)  # the broker dies; the runner restarts it
+        runner.broker._proc.wait()
+        assert runner.broker.call({"op": "ping"}, 60)["ok"]
+        resp = client.call(_request(tmp_path), 60)
+        assert resp["ok"], resp
+        client.close()
+    finally:
+        runner.close()
+
+
 def test_sigkill_of_the_caller_leaves_nothing(tmp_path: Path) -> None:
     """A process that runs a sandboxed load is SIGKILLed mid-load: PDEATHSIG and the PID namespace take the
     child and its setsid grandchild along."""
