@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import signal
 import subprocess
 import tempfile
 import time
@@ -100,12 +99,12 @@ class Worker:
                         return resp
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    _kill_group(proc)
+                    sandbox.kill_group(proc)
                     return self._failed(proc, offset, f"timed out after {timeout:.0f} s; worker killed")
                 chunk = os.read(proc.stdout.fileno(), READ_CHUNK)  # returns what is there; never blocks here
                 if not chunk:
                     proc.wait()
-                    _kill_group(proc)  # a dead harness may leave a bridge child behind
+                    sandbox.kill_group(proc)  # a dead harness may leave a bridge child behind
                     return self._failed(proc, offset, f"worker died (exit status {proc.returncode})")
                 self._pending += chunk
         finally:
@@ -130,7 +129,7 @@ class Worker:
                 self._proc.stdin.write(json.dumps({"op": "shutdown"}) + "\n")
                 self._proc.stdin.flush()
             except Exception:
-                _kill_group(self._proc)
+                sandbox.kill_group(self._proc)
 
     def close(self) -> None:
         self.request_shutdown()
@@ -138,14 +137,6 @@ class Worker:
             try:
                 self._proc.wait(timeout=10)
             except Exception:
-                _kill_group(self._proc)
+                sandbox.kill_group(self._proc)
         self._drop_log()
         self._proc = None
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()

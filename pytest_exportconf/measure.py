@@ -31,11 +31,10 @@ class Measurer:
     reported: set[str] = field(default_factory=set)  # systems whose build error was shown in full
     trust_all: bool = False  # --exportconf-trust: load artifacts the scan finds dangerous (still sandboxed)
     build_offset: int = 0  # this xdist worker's number: where in a cell's producers its builds start
-    scanner: Scanner = field(default_factory=Scanner)
+    scanner: Scanner = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.scanner.runner is None:  # scans fork from the runner's sandbox broker, as loads do
-            self.scanner.runner = self.runner
+        self.scanner = Scanner(self.runner)  # scans fork from the runner's sandbox broker, as loads do
 
     def producers(self, system: str, fmt: str) -> list[str]:
         """Frameworks that can produce ``fmt`` for ``system``: the format's primary one first."""

@@ -20,19 +20,18 @@ Python bridge: it answers pings itself and runs every ``run`` request in a fresh
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from . import lines
 
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL",
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
@@ -158,37 +157,6 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
     proc.wait()
 
 
-def scan(path: Path, executes_code: bool, timeout: float = 300, limits: Limits | None = None) -> dict[str, Any]:
-    """Run :mod:`pytest_exportconf.scan` on ``path`` in a sandboxed child; its verdict as a dict."""
-    argv = [sys.executable, "-m", "pytest_exportconf.scan", str(path), *([] if executes_code else ["--data-only"])]
-    limits = limits or Limits(address_space=4 * GIB, cpu_seconds=int(timeout))
-    t0 = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix=f"exportconf-scan-{os.getpid()}-"))
-    try:
-        proc = subprocess.Popen(wrap(argv, workdir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=workdir, env=scrubbed_env(home=str(workdir)),
-                                start_new_session=True, preexec_fn=preexec(limits, user_tasks() + limits.processes))
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            return {"status": "unscannable", "findings": [f"the scan did not finish in {timeout:.0f} s"],
-                    "notes": [], "scanners": []}
-        finally:
-            kill_group(proc)
-        try:
-            verdict: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
-            why = "ran out of memory" if any("MemoryError" in t for t in tail) else f"exit status {proc.returncode}"
-            verdict = {"status": "unscannable", "findings": [f"the scanner child failed ({why}): {' | '.join(tail)}"],
-                       "notes": [], "scanners": []}
-        verdict.setdefault("notes", []).append(f"scanned in a sandboxed child in {time.perf_counter() - t0:.2f} s")
-        return verdict
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def serve(timeout: float, broker: str | None = None) -> None:
     """The Node bridge's supervisor: JSON lines on stdin/stdout; each ``run`` goes to a fresh sandboxed child,
     through the pytest process's broker when given one (its zygotes are shared by every stack), else
@@ -196,31 +164,21 @@ def serve(timeout: float, broker: str | None = None) -> None:
     set_pdeathsig()
     if os.getppid() == 1:
         return
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
+    channel = lines.open_channel()
     from .zygote import BrokerClient, Sandbox
 
     box = BrokerClient(broker) if broker else Sandbox(timeout)
+
+    def run(req: dict[str, Any]) -> dict[str, Any]:
+        resp = box.call(req, timeout)
+        log = resp.pop("log", None)
+        if log:  # the zygote's stderr joins ours, which the harness keeps as its log
+            sys.stderr.write(log)
+        return resp
+
     try:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            req = json.loads(line)
-            op = req.get("op")
-            if op == "shutdown":
-                break
-            if op == "ping":
-                resp: dict[str, Any] = {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}
-            elif op == "run":
-                resp = box.call(req, timeout)
-                if resp.get("log"):
-                    sys.stderr.write(resp["log"])
-                resp.pop("log", None)
-            else:
-                resp = {"ok": False, "error": f"unknown op {op!r}; known: run, ping, shutdown"}
-            resp["id"] = req.get("id")
-            channel.write(json.dumps(resp) + "\n")
-            channel.flush()
+        lines.serve({"run": run, "ping": lambda req: {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}},
+              channel)
     finally:
         box.close()
 

@@ -24,8 +24,9 @@ payload files and nothing the replay missed (README, "Security").
 ONNX files are checked for external-data paths that escape the model's directory.
 
 Scanners are advisory; the sandbox (:mod:`pytest_exportconf.sandbox`) is the guarantee. The scan itself
-runs in a sandboxed child (``python -m pytest_exportconf.scan PATH``): a memo or decompression bomb
-costs that child, not the run.
+runs in a sandboxed child forked from the broker's scanner zygote (the ``scan`` op): a memo or
+decompression bomb costs that child, not the run. ``python -m pytest_exportconf.scan PATH`` scans a file
+by hand, in this process.
 """
 
 from __future__ import annotations

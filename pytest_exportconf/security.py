@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import sandbox, scan
+from . import scan
 from .cache import tree_sha256
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ def worst(labels: list[str]) -> str:
 
 
 class Scanner:
-    def __init__(self, timeout: float = 300, runner: Runner | None = None) -> None:
-        self.timeout = timeout
+    def __init__(self, runner: Runner) -> None:
         self.runner = runner  # its sandbox broker: a scan forks from a zygote that imported the scanner
         self._seen: dict[str, dict[str, Any]] = {}
 
@@ -49,8 +48,6 @@ class Scanner:
         return json.loads(json.dumps(self._seen[key]))
 
     def _scan(self, artifact: Path, executes_code: bool) -> dict[str, Any]:
-        if self.runner is None:
-            return sandbox.scan(artifact, executes_code, timeout=self.timeout)
         resp = self.runner.call("python", {"op": "scan", "artifact": str(artifact), "executes_code": executes_code,
                                            "preload": ["pytest_exportconf.scan"]}, sandboxed=True)
         if not resp.get("ok"):

@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from . import tensors
 from .frameworks import package_versions
+from .lines import open_channel, serve
 from .preprocessing import apply_preprocessing
 from .registry import Loaded, LoadRequest, PythonRoute, TensorSpec, resolve
 
@@ -110,28 +110,7 @@ HANDLERS = {"run": handle_run, "scan": handle_scan, "ping": lambda req: {"ok": T
 
 
 def main() -> None:
-    # Keep a private handle on the real stdout for the protocol, then point fd 1 at stderr so that
-    # whatever TensorFlow, torch or a user's code prints cannot corrupt the channel.
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        if req.get("op") == "shutdown":
-            break
-        op = req.get("op", "")
-        if op not in HANDLERS:
-            resp = {"ok": False, "error": f"unknown op {op!r}; known: {', '.join(HANDLERS)}, shutdown"}
-        else:
-            try:
-                resp = HANDLERS[op](req)
-            except BaseException as e:  # a failing load is a result, not a worker death
-                resp = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
-        resp["id"] = req.get("id")
-        channel.write(json.dumps(resp) + "\n")
-        channel.flush()
+    serve(HANDLERS, open_channel())
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from typing import Any
 
 from . import sandbox
 from .childproc import Worker
+from .lines import open_channel, serve
 
 PR_SET_DUMPABLE = 4
 CHILD_PREFIX = "exportconf-sandbox-"  # each child's private directory, under the zygote's own
@@ -98,15 +99,6 @@ class Sandbox:
             worker.close()
             shutil.rmtree(root, ignore_errors=True)
         self._zygotes.clear()
-
-
-def call_once(request: dict[str, Any], timeout: float, limits: sandbox.Limits | None = None) -> dict[str, Any]:
-    """One request in a fresh sandboxed child, with a zygote started and stopped for it."""
-    box = Sandbox(timeout, limits)
-    try:
-        return box.call(request)
-    finally:
-        box.close()
 
 
 class BrokerClient:
@@ -367,9 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     _no_dump()
     root = Path.cwd()
     sys.path[:] = [p for p in sys.path if p not in ("", str(root))]  # a child's files are never importable
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    channel = open_channel()
     t0 = time.perf_counter()
     preloaded, failed = [], []
     for module in filter(None, args.preload.split(",")):
@@ -382,26 +372,18 @@ def main(argv: list[str] | None = None) -> None:
     from . import worker  # noqa: F401 - the children's protocol handler, imported once here
 
     _sweep(root, None, False)
-    first = True
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        op = req.get("op")
-        if op == "shutdown":
-            break
-        if op in ("run", "scan"):
-            resp = _run(req, root, channel.fileno(), float(req.get("timeout") or 600), args.pidns)
-            resp["sandbox"] |= {"zygote_pid": os.getpid(), "preloaded": preloaded, "preload_failed": failed,
-                                "preload_ms": import_ms, "first": first}
-            first = False
-        elif op == "ping":
-            resp = {"ok": True, "pid": os.getpid(), "preloaded": preloaded}
-        else:
-            resp = {"ok": False, "error": f"unknown op {op!r}; known: run, scan, ping, shutdown"}
-        resp["id"] = req.get("id")
-        channel.write(json.dumps(resp) + "\n")
-        channel.flush()
+    served = 0
+
+    def run(req: dict[str, Any]) -> dict[str, Any]:
+        nonlocal served
+        resp = _run(req, root, channel.fileno(), float(req.get("timeout") or 600), args.pidns)
+        resp["sandbox"] |= {"zygote_pid": os.getpid(), "preloaded": preloaded, "preload_failed": failed,
+                            "preload_ms": import_ms, "first": served == 0}
+        served += 1
+        return resp
+
+    serve({"run": run, "scan": run, "ping": lambda req: {"ok": True, "pid": os.getpid(), "preloaded": preloaded}},
+          channel)
 
 
 if __name__ == "__main__":

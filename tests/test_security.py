@@ -302,8 +302,17 @@ def _request(tmp_path: Path, **what: str) -> dict:
             "input_spec": [{"name": "x", "dtype": "float32", "shape": [None, 1]}], "repeats": 1}
 
 
+def _call_once(request: dict, timeout: float) -> dict:
+    """One request in a fresh sandboxed child, with a zygote started and stopped for it."""
+    box = zygote.Sandbox(timeout)
+    try:
+        return box.call(request)
+    finally:
+        box.close()
+
+
 def _probe(tmp_path: Path, **what: str) -> dict:
-    return zygote.call_once(_request(tmp_path, **what), timeout=60)
+    return _call_once(_request(tmp_path, **what), timeout=60)
 
 
 def test_sandbox_scrubs_env_blocks_writes_and_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,7 +347,7 @@ def test_sandbox_timeout_kills_the_whole_tree(tmp_path: Path, monkeypatch: pytes
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        resp = zygote.call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=6)
+        resp = _call_once(_request(tmp_path, spawn=tag, hang="1"), timeout=6)
     finally:
         done.set()
         watcher.join()
@@ -434,7 +443,7 @@ def test_sigkill_of_the_caller_leaves_nothing(tmp_path: Path) -> None:
     code = f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pytest_exportconf import zygote
-zygote.call_once({req!r}, timeout=300)
+zygote.Sandbox(300).call({req!r})
 """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     caller = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -492,9 +501,15 @@ def test_builtin_exports_scan_clean(shared_cache: Path) -> None:
                     records.append((fmt, man.parent / rec["main"]))
     if not records:
         pytest.skip("no built-in exports in the shared cache yet (run the end-to-end tests first)")
-    scanner = Scanner()
-    bad = {str(p): v["label"] for fmt, p in records
-           if (v := scanner.verdict(p, fmt in ("pickle", "joblib", "torchscript")))["status"] not in ("clean", "none")}
+    from pytest_exportconf.runner import Runner
+
+    runner = Runner(timeout=300)
+    try:
+        scanner = Scanner(runner)
+        verdicts = [(p, scanner.verdict(p, fmt in ("pickle", "joblib", "torchscript"))) for fmt, p in records]
+        bad = {str(p): v["label"] for p, v in verdicts if v["status"] not in ("clean", "none")}
+    finally:
+        runner.close()
     assert not bad
 
 
