@@ -21,6 +21,7 @@ from pathlib import Path
 from . import rubric
 from .concepts import Outcome
 from .fsutil import atomic_write_text
+from .system_level import LEVELS
 
 HEADER = ("# exportconf expectations: one cell per line, 'system/format/stack  grade  # why'.\n"
           "# Written by `pytest --exportconf --exportconf-update`; a worse grade fails the run.\n")
@@ -28,10 +29,13 @@ LEVEL_PREFIX = "# level:"
 
 
 def file_level(path: Path) -> str:
-    """The level whose grades the file holds."""
-    for line in path.read_text().splitlines():
+    """The level whose grades the file holds (ValueError for a level line naming no level)."""
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         if line.startswith(LEVEL_PREFIX):
-            return line[len(LEVEL_PREFIX):].strip()
+            level = line[len(LEVEL_PREFIX):].strip()
+            if level not in LEVELS:
+                raise ValueError(f"{path}:{n}: unknown level {level!r}; levels: {', '.join(LEVELS)}")
+            return level
     return "runtime"
 
 

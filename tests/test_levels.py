@@ -54,3 +54,10 @@ def test_a_file_without_a_level_line_holds_runtime_grades(tmp_path: Path) -> Non
     assert expectations.read(path, "runtime") == {"s/onnx/python": "++"}
     with pytest.raises(ValueError, match="--exportconf-level=runtime"):
         expectations.read(path, "system")
+
+
+def test_a_level_line_with_a_typo_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "typo.txt"
+    path.write_text("# level: sytem\ns/onnx/python  ++\n")
+    with pytest.raises(ValueError, match=r"typo.txt:1: unknown level 'sytem'; levels: runtime, system"):
+        expectations.read(path, "system")
