@@ -33,6 +33,7 @@ def _suite_dir() -> Path:
 SUITE = _suite_dir()
 OUTCOME_ATTR = "exportconf_outcome"  # on the call phase's TestReport: the outcome as JSON (xdist carries it)
 OUTCOME = pytest.StashKey[str]()
+APPS_KEY = "system_level_apps"  # set-up key: the controller's app state directory (system_level/host.py)
 KINDS = ("systems", "formats", "stacks", "frameworks")
 # Grades as pytest statuses: (category in the summary line, progress letter, verbose word).
 STATUS = {"++": ("++", "A", "GRADE ++"), "+": ("+", "B", "GRADE +"), "-": ("-", "C", "GRADE -"),
@@ -317,17 +318,34 @@ def exportconf_system(request: pytest.FixtureRequest, exportconf_measurer: Any) 
     if state.level != "system":
         yield None
         return
-    from .system_level.apps import Tools
     from .system_level.browser import Browser
     from .system_level.cell import SystemLevel
+    from .system_level.host import AppHost, HostedApps
 
     assert state.cache_dir is not None, "set at session start"
-    tools = Tools(node_override=_option(config, "node") or None, log=lambda msg: _log(config, msg))
-    level = SystemLevel(exportconf_measurer, state.cache_dir, tools, Browser(_option(config, "chromium") or None))
+    apps: AppHost | HostedApps
+    if state.apps_dir is not None:  # an xdist worker: the controller runs the apps
+        apps = HostedApps(state.apps_dir)
+    else:  # every app spawned now; each is awaited when a cell first needs it
+        host = _app_host(config)
+        for stack in host.stacks:
+            host.launch(stack)
+        apps = host
+    level = SystemLevel(exportconf_measurer, apps, Browser(_option(config, "chromium") or None))
     try:
         yield level
     finally:
         level.close()
+
+
+def _app_host(config: pytest.Config) -> Any:
+    from .system_level.apps import Tools
+    from .system_level.host import AppHost
+
+    state = config.stash[STATE]
+    assert state.cache_dir is not None, "set at session start"
+    tools = Tools(node_override=_option(config, "node") or None, log=lambda msg: _log(config, msg))
+    return AppHost(state.cache_dir, tools, state.selection.stacks)
 
 
 def _log(config: pytest.Config, msg: str) -> None:
@@ -372,6 +390,7 @@ class Recorder:
         self.state = config.stash[STATE]
         self.controller = not hasattr(config, "workerinput")  # xdist workers only measure
         self.setup: Setup | None = None  # the run's set-up, once done (not under --collect-only)
+        self.apps: Any = None  # the web apps' AppHost, on an xdist controller at the system level
 
     def pytest_sessionstart(self) -> None:
         """Resolve the cache directory and let stacks and routes prepare themselves
@@ -396,8 +415,21 @@ class Recorder:
                       log=lambda msg: _log(self.config, msg), controller=self.controller, _received=received)
         self.config.hook.pytest_exportconf_setup(setup=setup)
         self.setup = setup
+        self._share_apps(setup)
         for what, error in setup.failures.items():
             _log(self.config, f"exportconf: {what} unavailable: {error}")
+
+    def _share_apps(self, setup: Setup) -> None:
+        """At the system level under xdist, the controller starts the web apps (in the background) and
+        the workers drive those (system_level/host.py)."""
+        if self.state.level != "system":
+            return
+        if self.controller and self.config.pluginmanager.has_plugin("dsession"):
+            self.apps = _app_host(self.config)
+            self.apps.start_in_threads()
+            setup.provide(APPS_KEY, str(self.apps.dir))
+        elif not self.controller and setup.received(APPS_KEY):
+            self.state.apps_dir = Path(setup.received(APPS_KEY))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -444,6 +476,8 @@ class Recorder:
             self.state.outcomes[outcome.cell] = outcome
 
     def pytest_sessionfinish(self) -> None:
+        if self.apps is not None:  # every worker is done with them
+            self.apps.close()
         if not self.controller or self.config.option.collectonly:
             return  # collecting measures nothing: the last results stay as they are
         from . import expectations

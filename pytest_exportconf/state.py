@@ -43,6 +43,7 @@ class State:
     strict: bool = False  # --exportconf-strict: requirements/expectations matching no cell fail the run
     unmatched: list[str] = field(default_factory=list)  # such lines, for the terminal summary
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # controller only: cell -> outcome
+    apps_dir: Path | None = None  # an xdist worker at the system level: the controller's app state files
 
 
 STATE = pytest.StashKey[State]()

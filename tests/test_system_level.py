@@ -87,6 +87,36 @@ def test_both_systems_in_the_three_apps(run_subprocess, pytester: pytest.Pyteste
         assert html.count("data:image/jpeg;base64,") >= 6  # a page per stack and system
 
 
+def test_xdist_workers_drive_the_controllers_servers(run_subprocess,  # type: ignore[no-untyped-def]
+                                                     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under -n 2 the controller starts each app once and both workers drive it; it is gone after the run."""
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv(TAG_ENV, tag)
+    result = run_subprocess("-n", "2", "-v", "--exportconf-level=system", "--exportconf-formats=onnx,savedmodel",
+                            "--exportconf-stacks=python")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert not _gone(tag), "a server outlived the run"
+    workers = {line.split("]")[0].strip("[") for line in result.stdout.lines if "test_cell[" in line
+               and line.startswith("[gw")}
+    assert workers == {"gw0", "gw1"}, result.stdout.str()[-3000:]
+    cells = json.loads((pytester.path / "exportconf-results.json").read_text())["cells"]
+    assert len(cells) == 4 and all(c["system_level"]["golden"]["ok"] for c in cells)
+    assert len({c["system_level"]["server_pid"] for c in cells}) == 1, [c["system_level"] for c in cells]
+
+
+def test_a_dead_controller_app_fails_its_cells_with_the_reason(tmp_path: Path) -> None:
+    """A worker waiting on the controller's app: a failed start is its reason, a missing directory is said."""
+    from pytest_exportconf.system_level.host import HostedApps
+
+    (tmp_path / "python.json").write_text(json.dumps({"stack": "python", "failed": "BuildFailed: npm ci failed"}))
+    with pytest.raises(RuntimeError, match="npm ci failed"):
+        HostedApps(tmp_path).ready("python")
+    with pytest.raises(RuntimeError, match="the controller ended"):
+        HostedApps(tmp_path / "gone").ready("javascript")
+    with pytest.raises(RuntimeError, match="apps: python, javascript, typescript"):
+        HostedApps(tmp_path).ready("rust")
+
+
 def test_ctrl_c_reaps_every_server(pytester: pytest.Pytester, shared_cache: Path) -> None:
     tag = uuid.uuid4().hex
     env = clean_env() | {TAG_ENV: tag}

@@ -8,10 +8,6 @@ Its system grade is the rubric applied to the runtime frictions plus the frictio
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +19,9 @@ from .. import rubric
 from ..compare import compare
 from ..concepts import Friction, Outcome
 from . import drive
-from .apps import APPS, AppBuild, Tools, WebApp
+from .apps import APPS
 from .browser import Browser
-from .servers import TAG_ENV, Server, free_port
+from .host import AppHost, HostedApps, Running
 
 LOAD_REQUESTS, LOAD_CONCURRENCY = 200, 8
 # The Browser column: the Next.js app's /browser pages run the model in Chromium itself.
@@ -34,22 +30,12 @@ BROWSER_RUNTIMES = {"onnx": "onnxruntime-web", "savedmodel": "TensorFlow.js (the
 
 
 @dataclass
-class Running:
-    build: AppBuild
-    server: Server
-    models: Path
-
-
-@dataclass
 class SystemLevel:
     """The session's system level (one per pytest process): apps, their servers, the browser."""
 
     measurer: Any  # ..measure.Measurer: the builder and the conversion cache of the runtime level
-    cache_dir: Path
-    tools: Tools = field(default_factory=Tools)
+    apps: AppHost | HostedApps  # this process's own servers, or (an xdist worker) the controller's
     browser: Browser = field(default_factory=Browser)
-    tag: str = field(default_factory=lambda: os.environ.get(TAG_ENV, ""))
-    running: dict[str, Running] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # stack -> why its app is not up
     shot: set[tuple[str, str]] = field(default_factory=set)  # (stack, system) pages photographed: one each
 
@@ -57,34 +43,20 @@ class SystemLevel:
     def app(self, stack: str) -> Running:
         if stack in self.failed:
             raise RuntimeError(self.failed[stack])
-        if stack in self.running:
-            run = self.running[stack]
-            if run.server.alive():
-                return run
-            self.failed[stack] = f"the {run.build.app.label} server died: {run.server.log_tail(800)}"
-            raise RuntimeError(self.failed[stack])
         try:
-            webapp: WebApp = APPS[stack](tools=self.tools)
-            build = webapp.build(self.cache_dir)
-            port = free_port()
-            models = Path(tempfile.mkdtemp(prefix=f"exportconf-{stack}-")) / "models.json"
-            models.write_text("{}")
-            server = Server(webapp.argv(build, port), build.dir, port, models.parent / "server.log")
-            env = webapp.env(build, port, models)
-            if self.tag:
-                env[TAG_ENV] = self.tag
-            server.start(env)
-        except Exception as e:
-            self.failed[stack] = f"{type(e).__name__}: {e}"
-            raise RuntimeError(self.failed[stack]) from e
-        self.running[stack] = Running(build, server, models)
-        return self.running[stack]
+            run = self.apps.ready(stack)
+        except RuntimeError as e:
+            self.failed[stack] = str(e)
+            raise
+        if not run.alive():
+            self.failed[stack] = f"the {run.label} server died: {run.log_tail(800)}"
+            raise RuntimeError(self.failed[stack])
+        return run
 
     def close(self) -> None:
-        for run in self.running.values():
-            run.server.stop()
-            shutil.rmtree(run.models.parent, ignore_errors=True)  # models.json and the server's log
-        self.running.clear()
+        """Close the browser, and the servers if this process started them."""
+        if isinstance(self.apps, AppHost):
+            self.apps.close()
         self.browser.close()
 
     # ---- a cell ----------------------------------------------------------------------------------------
@@ -133,19 +105,24 @@ class SystemLevel:
             res["reason"] = f"the {res['app']} app is not up: {e}"
             return
         res["measured"] = True
-        res["build"] = {k: run.build.info.get(k) for k in ("seconds", "cached", "notes")}
-        res["server_start_ms"] = (run.server.started_s or 0) * 1000
+        res["build"] = {k: run.info.get(k) for k in ("seconds", "cached", "notes")}
+        res["server_start_ms"] = (run.started_s or 0) * 1000
+        res["server_pid"] = run.pid  # one per app and run, whichever xdist worker measured the cell
         res["integration"] = {k: entry[k] for k in ("loader", "format")} | {
             "artifact": Path(entry["artifact"]).name, "preprocessing": bool(entry["preprocessing"])}
         if out.system not in drive.APIS:  # a generic page: the form is built from the input and an example
             entry |= api.entry(inputs[0], sys_.label)
-        self._publish(run, out, entry)
-        frictions = [Friction(f["kind"], f["detail"]) for f in run.build.info.get("frictions", [])]
-        evidence = {f["kind"]: f.get("evidence", "") for f in run.build.info.get("frictions", [])}
+        run.publish(out.system, out.format, entry)
+        frictions = [Friction(f["kind"], f["detail"]) for f in run.info.get("frictions", [])]
+        evidence = {f["kind"]: f.get("evidence", "") for f in run.info.get("frictions", [])}
         path = f"/api/{out.system}/{out.format}"
         tol = sys_.tolerance()
 
-        g = drive.golden(run.server.base, path, api, inputs)
+        phases: dict[str, float] = {}  # where the cell's system-level time went (ms), for the report
+        res["phase_ms"] = phases
+        t0 = time.perf_counter()
+        g = drive.golden(run.base, path, api, inputs)
+        phases["golden"] = _since(t0)
         answered = [i for i, s in enumerate(g["scores"]) if s is not None]
         got = np.asarray([g["scores"][i] for i in answered], dtype=np.float64)
         want = np.asarray(ref, dtype=np.float64)[answered]
@@ -157,7 +134,7 @@ class SystemLevel:
         res["cold"] = {"first_request_ms": g["first_ms"], "warm_ms": float(np.median(g["ms"][1:])) if
                        len(g["ms"]) > 1 else None}
         if entry["loader"] == "python-bridge":
-            frictions.append(Friction("bridge", f"the {res['app']} server spawned {self.tools.python} "
+            frictions.append(Friction("bridge", f"the {res['app']} server spawned {run.python} "
                                       "bridge.py (child_process) to run the model"))
             evidence["bridge"] = f"first request, including the Python start and load: {g['first_ms']:.0f} ms"
         if ok:
@@ -166,14 +143,19 @@ class SystemLevel:
             def close(s: float) -> bool:
                 return compare([(None, np.asarray([s]))], [(None, want[:1])], tol).ok
 
-            res["load"] = drive.load("127.0.0.1", run.server.port, path, api.body(inputs[first]),
+            t0 = time.perf_counter()
+            res["load"] = drive.load("127.0.0.1", run.port, path, api.body(inputs[first]),
                                      LOAD_REQUESTS, LOAD_CONCURRENCY)
-            res["bad_requests"] = drive.bad_requests(run.server.base, path, api, inputs[first], float(got[0]), close)
+            phases["load"], t0 = _since(t0), time.perf_counter()
+            res["bad_requests"] = drive.bad_requests(run.base, path, api, inputs[first], float(got[0]), close)
+            phases["bad_requests"], t0 = _since(t0), time.perf_counter()
             res["ui"] = self._ui(run, out, api, inputs[first], float(got[0]))
+            phases["ui"], t0 = _since(t0), time.perf_counter()
             if out.stack == BROWSER_HOST:
                 res["browser"] = self._browser_column(run, out, api, [inputs[i] for i in answered], want)
-            if not run.server.alive():
-                res["server_died"] = run.server.log_tail(800)
+                phases["browser"] = _since(t0)
+            if not run.alive():
+                res["server_died"] = run.log_tail(800)
         ui = res.get("ui", {})
         ui_ok = not ui.get("measured") or ui.get("ok", False)
         passed = ok and ui_ok
@@ -208,13 +190,6 @@ class SystemLevel:
         return ({"loader": loader, "format": out.format, "artifact": str(artifact), "preprocessing": prep},
                 api_scores(var["reference"]))
 
-    def _publish(self, run: Running, out: Outcome, entry: dict[str, Any]) -> None:
-        models = json.loads(run.models.read_text())
-        models.setdefault(out.system, {})[out.format] = entry
-        tmp = run.models.with_suffix(".tmp")
-        tmp.write_text(json.dumps(models, indent=1))
-        os.replace(tmp, run.models)
-
     def _browser_column(self, run: Running, out: Outcome, api: drive.SystemApi, rows: list[Any],
                         want: np.ndarray) -> dict[str, Any]:
         """The cell in the Browser column: the same artifact the TypeScript cell serves, run in the page
@@ -227,7 +202,7 @@ class SystemLevel:
         if out.system not in drive.APIS:
             res.update(measured=False, grade=None, reason="the /browser pages exist for the two reference systems only")
             return res
-        page = self.browser.run_in_page(f"{run.server.base}/browser/{out.system}?format={out.format}",
+        page = self.browser.run_in_page(f"{run.base}/browser/{out.system}?format={out.format}",
                                         [api.fill(r) for r in rows], api.read)
         res.update(page)
         if not page.get("measured"):
@@ -248,7 +223,7 @@ class SystemLevel:
         return res
 
     def _ui(self, run: Running, out: Outcome, api: drive.SystemApi, row: Any, api_score: float) -> dict[str, Any]:
-        url = f"{run.server.base}/{out.system}?format={out.format}"
+        url = f"{run.base}/{out.system}?format={out.format}"
         fill, read = api.fill(row), api.read
         t0 = time.perf_counter()
         ui = self.browser.check(url, fill, read, screenshot=(out.stack, out.system) not in self.shot)
@@ -267,6 +242,10 @@ class SystemLevel:
         if not ui["ok"] and "reason" not in ui:
             ui["reason"] = f"page showed {ui.get('value')!r} ({ui.get('shown')!r}); the API answered {api_score!r}"
         return ui
+
+
+def _since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
 
 
 def _unique(frictions: list[Friction]) -> list[Friction]:

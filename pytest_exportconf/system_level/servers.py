@@ -37,11 +37,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+try:  # resolved here, not in the child: a dlopen between fork and exec can wait on another thread's lock
+    _prctl: Any = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None  # not Linux: the process group kill at exit still applies
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: the process group kill at exit still applies
+    """The kernel kills the server when the thread that spawned it ends (PR_SET_PDEATHSIG)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -53,21 +58,27 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     started_s: float | None = None  # spawn until the health check answered
     notes: list[str] = field(default_factory=list)
+    _t0: float = 0.0
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, env: dict[str, str], health: str = "/healthz", timeout: float = 120.0) -> None:
+    def spawn(self, env: dict[str, str]) -> None:
+        """Start the server; :meth:`wait_ready` waits for it to answer."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child until it exits
-        t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         log.close()
         with _lock:
             _live[self.proc.pid] = self
+
+    def wait_ready(self, health: str = "/healthz", timeout: float = 120.0) -> None:
+        """Poll ``health`` until it answers 200 (RuntimeError when the server exits or the time is up)."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -82,8 +93,8 @@ class Server:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"server did not answer {health} within {timeout:.0f} s: {self.log_tail()}")
-            time.sleep(0.1)
-        self.started_s = time.perf_counter() - t0
+            time.sleep(0.05)
+        self.started_s = time.perf_counter() - self._t0
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
