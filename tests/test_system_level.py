@@ -88,7 +88,8 @@ def test_both_systems_in_the_three_apps(run_subprocess, pytester: pytest.Pyteste
 
 
 def test_xdist_workers_drive_the_controllers_servers(run_subprocess,  # type: ignore[no-untyped-def]
-                                                     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Under -n 2 the controller starts each app once and both workers drive it; it is gone after the run."""
     tag = uuid.uuid4().hex
     monkeypatch.setenv(TAG_ENV, tag)
@@ -117,11 +118,12 @@ def test_a_dead_controller_app_fails_its_cells_with_the_reason(tmp_path: Path) -
         HostedApps(tmp_path).ready("rust")
 
 
-def test_ctrl_c_reaps_every_server(pytester: pytest.Pytester, shared_cache: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "2"])  # the servers are the pytest process's, or the controller's
+def test_ctrl_c_reaps_every_server(pytester: pytest.Pytester, shared_cache: Path, workers: str) -> None:
     tag = uuid.uuid4().hex
     env = clean_env() | {TAG_ENV: tag}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--exportconf", f"--exportconf-cache-dir={shared_cache}",
+        [sys.executable, "-m", "pytest", "--exportconf", f"--exportconf-cache-dir={shared_cache}", "-n", workers,
          "-p", "no:cacheprovider", "--exportconf-level=system", "--exportconf-systems=number_predictor",
          "--exportconf-formats=onnx,pickle,joblib", "--exportconf-stacks=python,javascript"],
         cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
