@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from filelock import FileLock
+from ..locks import DEFAULT_TIMEOUT, locked
 
 WEBAPPS = Path(__file__).resolve().parent.parent / "webapps"
 BRIDGE = WEBAPPS / "bridge" / "bridge.py"
@@ -101,7 +101,7 @@ class WebApp(abc.ABC):
         (under a file lock, in place: a Next build records absolute paths, so it is not moved)."""
         dest = cache_dir / "webapps" / f"{self.stack}-{self.digest()}"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(dest) + ".lock"):
+        with locked(str(dest) + ".lock", f"build the {self.label} app", timeout=DEFAULT_TIMEOUT):
             if (dest / MARKER).is_file():
                 info = json.loads((dest / MARKER).read_text())
                 info["cached"] = True

@@ -20,12 +20,13 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
+from ..locks import locked
 from .apps import APPS, Tools
 from .servers import TAG_ENV, Server, free_port
 
@@ -61,12 +62,19 @@ class Running:
 
     def publish(self, system: str, fmt: str, entry: dict[str, Any]) -> None:
         """Tell the app about a cell's model (it loads it on the first request for it)."""
-        with FileLock(str(self.models) + ".lock", timeout=60):
+        with locked(str(self.models) + ".lock", f"add {system}/{fmt} to the {self.label} app", timeout=120):
             models = json.loads(self.models.read_text())
             models.setdefault(system, {})[fmt] = entry
             tmp = self.models.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(models, indent=1))
             os.replace(tmp, self.models)
+
+    @contextmanager
+    def driving(self) -> Iterator[None]:
+        """Hold the app for one cell: under xdist another worker's cell waits, so that neither's first
+        request waits on the other's model load, nor its latency on the other's load test."""
+        with locked(self.models.with_name("drive.lock"), f"drive the {self.label} app", timeout=APP_TIMEOUT):
+            yield
 
     def to_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "label": self.label, "info": self.info, "port": self.port, "pid": self.pid,
