@@ -265,23 +265,42 @@ def _sweep(root: Path, child: int | None, pidns: bool) -> None:
             os.killpg(child, signal.SIGKILL)  # its own process group (set in the child)
         except (ProcessLookupError, PermissionError):
             pass
+    killed = []
     if pidns:  # our own PID namespace: every process but init and us belongs to the last child
         for d in os.listdir("/proc"):
             if d.isdigit() and int(d) not in (1, os.getpid()):
                 try:
                     os.kill(int(d), signal.SIGKILL)
+                    killed.append(int(d))
                 except (ProcessLookupError, PermissionError):
                     pass
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:  # reap what was reparented to us
+    # SIGKILL takes effect when the kernel next schedules the process: wait until each is dead, so the
+    # next child never shares the namespace with a live leftover (on a loaded machine that takes a while)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:  # reap what was reparented to us
+                pass
+        except ChildProcessError:
             pass
-    except ChildProcessError:
-        pass
+        killed = [pid for pid in killed if _running(pid)]
+        if not killed or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
     for entry in root.iterdir():
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (gone, or a zombie waiting for its reaper, counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _child(req: dict[str, Any], home: Path, channel_fd: int, out_fd: int) -> None:

@@ -126,7 +126,9 @@ def test_ctrl_c_reaps_every_server(pytester: pytest.Pytester, shared_cache: Path
         [sys.executable, "-m", "pytest", "--exportconf", f"--exportconf-cache-dir={shared_cache}", "-n", workers,
          "-p", "no:cacheprovider", "--exportconf-level=system", "--exportconf-systems=number_predictor",
          "--exportconf-formats=onnx,pickle,joblib", "--exportconf-stacks=python,javascript"],
-        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        # Ctrl-C as in a terminal, whatever this process inherited (a test session's worker may ignore it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 600
         while not _servers(tag):

@@ -1,6 +1,6 @@
 """One cell at the system level: the runtime level's winning artifact inside its stack's web app.
 
-The app is built once (cached), started once per process, and told about each cell's model through
+The app is built once (cached), started once per run (host.py), and told about each cell's model through
 its ``models.json`` (it loads a model on the first request for it). The cell is then driven over HTTP
 with the golden inputs, a bounded load, the bad-request probes and, in Chromium, through its page.
 Its system grade is the rubric applied to the runtime frictions plus the frictions this level observed.
@@ -31,7 +31,7 @@ BROWSER_RUNTIMES = {"onnx": "onnxruntime-web", "savedmodel": "TensorFlow.js (the
 
 @dataclass
 class SystemLevel:
-    """The session's system level (one per pytest process): apps, their servers, the browser."""
+    """The session's system level (one per pytest process): the run's apps, and this process's browser."""
 
     measurer: Any  # ..measure.Measurer: the builder and the conversion cache of the runtime level
     apps: AppHost | HostedApps  # this process's own servers, or (an xdist worker) the controller's
