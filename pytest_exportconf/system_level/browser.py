@@ -37,7 +37,7 @@ class Browser:
     _pw: Any = None
     _browser: Any = None
     _context: Any = None  # one context for every page: its HTTP cache keeps the apps' scripts between pages
-    _page: Any = None  # the tab the form checks navigate: closing a page would end its renderer process
+    _page: Any = None  # one tab for every form check, navigated from page to page (not a page per check)
     unavailable: str | None = None
     executable: str | None = None
     version: str = ""
