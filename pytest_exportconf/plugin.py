@@ -327,10 +327,9 @@ def exportconf_system(request: pytest.FixtureRequest, exportconf_measurer: Any) 
     apps: AppHost | HostedApps
     if state.apps_dir is not None:  # an xdist worker: the controller runs the apps
         apps = HostedApps(state.apps_dir)
-    else:  # every app spawned now; each is awaited when a cell first needs it
+    else:  # no xdist: this process starts every app now
         host = _app_host(config)
-        for stack in host.stacks:
-            host.launch(stack)
+        host.start_all()
         apps = host
     level = SystemLevel(exportconf_measurer, apps, Browser(_option(config, "chromium") or None))
     try:

@@ -43,6 +43,7 @@ from typing import Any
 from . import sandbox
 from .childproc import Worker
 from .lines import open_channel, serve
+from .procs import pid_running
 
 PR_SET_DUMPABLE = 4
 CHILD_PREFIX = "exportconf-sandbox-"  # each child's private directory, under the zygote's own
@@ -283,7 +284,7 @@ def _sweep(root: Path, child: int | None, pidns: bool) -> None:
                 pass
         except ChildProcessError:
             pass
-        killed = [pid for pid in killed if _running(pid)]
+        killed = [pid for pid in killed if pid_running(pid)]
         if not killed or time.monotonic() > deadline:
             break
         time.sleep(0.005)
@@ -292,15 +293,6 @@ def _sweep(root: Path, child: int | None, pidns: bool) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` still runs (gone, or a zombie waiting for its reaper, counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _child(req: dict[str, Any], home: Path, channel_fd: int, out_fd: int) -> None:

@@ -1,8 +1,7 @@
 """The run's web-app servers: started once per run, shared by every process that drives them.
 
 Without pytest-xdist the pytest process starts them: every selected stack's app at once, when the first
-system-level cell sets up, and each is health-checked when a cell first needs it, so the servers come up
-while that cell's runtime level runs. Under xdist the controller starts them at session start, each in a
+system-level cell sets up. Under xdist the controller starts them at session start, each in a
 thread of its own that lives until the session ends (the kernel's parent-death signal follows the thread
 that spawned a server), and writes where each one listens into a state file the workers wait for. Two
 workers then drive one Flask, one node:http and one Next.js server, instead of each starting its own
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..locks import locked
+from ..procs import pid_running
 from .apps import APPS, Tools
 from .servers import TAG_ENV, Server, free_port
 
@@ -52,7 +52,7 @@ class Running:
         return f"http://127.0.0.1:{self.port}"
 
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        return pid_running(self.pid)
 
     def log_tail(self, n: int = 2000) -> str:
         try:
@@ -84,21 +84,6 @@ class Running:
     def from_dict(cls, d: dict[str, Any]) -> Running:
         return cls(d["stack"], d["label"], d["info"], d["port"], d["pid"], Path(d["log"]), Path(d["models"]),
                    d["started_s"], d["python"])
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not: it exited and waits to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 class AppHost:
@@ -154,6 +139,26 @@ class AppHost:
                 raise RuntimeError(self.failed[stack]) from e
             run.started_s = server.started_s
         return run
+
+    def start_all(self) -> None:
+        """Spawn every app, then wait until each answers (or failed, which :meth:`ready` then says). The
+        servers start side by side; each is polled by a thread of its own, so that its start time is its
+        own and not the time this process got round to asking. The threads end before this returns (a
+        forked build child must not inherit a thread holding a lock)."""
+        for stack in self.stacks:
+            self.launch(stack)
+        waits = [threading.Thread(target=self._await, args=(s,), name=f"exportconf-await-{s}")
+                 for s in self.launched]
+        for t in waits:
+            t.start()
+        for t in waits:
+            t.join()
+
+    def _await(self, stack: str) -> None:
+        try:
+            self.ready(stack)
+        except RuntimeError:
+            pass  # recorded in self.failed: the stack's cells say it
 
     # ---- for xdist workers ---------------------------------------------------------------------------
     def start_in_threads(self) -> None:
