@@ -157,6 +157,11 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
     proc.wait()
 
 
+def ping() -> dict[str, Any]:
+    """The answer to a ``ping`` from a process that runs sandboxed loads: who it is, and how it confines."""
+    return {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}
+
+
 def serve(timeout: float, broker: str | None = None) -> None:
     """The Node bridge's supervisor: JSON lines on stdin/stdout; each ``run`` goes to a fresh sandboxed child,
     through the pytest process's broker when given one (its zygotes are shared by every stack), else
@@ -165,20 +170,11 @@ def serve(timeout: float, broker: str | None = None) -> None:
     if os.getppid() == 1:
         return
     channel = lines.open_channel()
-    from .zygote import BrokerClient, Sandbox
+    from .zygote import BrokerClient, Sandbox, relay_log
 
     box = BrokerClient(broker) if broker else Sandbox(timeout)
-
-    def run(req: dict[str, Any]) -> dict[str, Any]:
-        resp = box.call(req, timeout)
-        log = resp.pop("log", None)
-        if log:  # the zygote's stderr joins ours, which the harness keeps as its log
-            sys.stderr.write(log)
-        return resp
-
-    try:
-        lines.serve({"run": run, "ping": lambda req: {"ok": True, "pid": os.getpid(), "sandbox": confinement()[0]}},
-              channel)
+    try:  # a child's log joins our stderr, which the harness keeps as its log
+        lines.serve({"run": lambda req: relay_log(box.call(req, timeout)), "ping": lambda req: ping()}, channel)
     finally:
         box.close()
 

@@ -213,18 +213,23 @@ def _answer_safely(box: Sandbox, line: bytes, out_fd: int) -> str:
         return "error"
 
 
+def relay_log(resp: dict[str, Any]) -> dict[str, Any]:
+    """Move a sandboxed child's log from its answer to this process's stderr (which the caller keeps)."""
+    log = resp.pop("log", None)
+    if log:
+        sys.stderr.write(log)
+        sys.stderr.flush()
+    return resp
+
+
 def _answer(box: Sandbox, req: dict[str, Any], out_fd: int) -> str:
     op = req.get("op")
     if op == "shutdown":
         return "shutdown"
     if op in ("run", "scan"):
-        resp = box.call(req, req.get("timeout"))
-        if resp.get("log"):
-            sys.stderr.write(resp["log"])
-            sys.stderr.flush()
-        resp.pop("log", None)
+        resp = relay_log(box.call(req, req.get("timeout")))
     elif op == "ping":
-        resp = {"ok": True, "pid": os.getpid(), "sandbox": sandbox.confinement()[0]}
+        resp = sandbox.ping()
     elif op == "prestart":
         box.prestart(req.get("preloads") or [])
         resp = {"ok": True}

@@ -94,7 +94,6 @@ class AppHost:
         self.tools = tools
         self.stacks = [s for s in stacks if s in APPS]
         self.dir = Path(tempfile.mkdtemp(prefix="exportconf-apps-"))
-        self.servers: dict[str, Server] = {}
         self.launched: dict[str, tuple[Running, Server]] = {}
         self.failed: dict[str, str] = {}
         self._stop = threading.Event()
@@ -121,7 +120,6 @@ class AppHost:
             self.failed[stack] = f"{type(e).__name__}: {e}"
             return
         assert server.proc is not None
-        self.servers[stack] = server
         self.launched[stack] = (Running(stack, webapp.label, build.info, port, server.proc.pid, server.log_path,
                                         models, None, self.tools.python), server)
 
@@ -179,7 +177,7 @@ class AppHost:
         self._stop.wait()  # the server dies with this thread (PR_SET_PDEATHSIG): it lives until close()
 
     def close(self) -> None:
-        for server in self.servers.values():
+        for _, server in self.launched.values():
             server.stop()
         self._stop.set()
         for t in self._threads:
