@@ -225,10 +225,14 @@ class ArtifactSystem(DeclaredSystem):
 
     def _golden(self) -> tuple[Inputs, list[tuple[str | None, np.ndarray]]]:
         try:
-            with np.load(self.golden_file, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            loaded = np.load(self.golden_file, allow_pickle=False)
         except Exception as e:
             raise ValueError(f"{self.golden_file} is not a readable .npz without pickles: {e}") from None
+        if isinstance(loaded, np.ndarray):  # a .npy: one array, so no expected outputs beside the inputs
+            raise ValueError(f"{self.golden_file} holds one array (a .npy); golden needs a .npz with the inputs "
+                             "and the expected outputs: np.savez(path, inputs=X, outputs=model_outputs)")
+        with loaded as data:
+            arrays = {k: data[k] for k in data.files}
         ins = {k.removeprefix("in:"): a for k, a in arrays.items() if k.startswith("in:")}
         outs: list[tuple[str | None, np.ndarray]] = [(k.removeprefix("out:"), a) for k, a in arrays.items()
                                                       if k.startswith("out:")]

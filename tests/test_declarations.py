@@ -264,3 +264,13 @@ def test_external_data_that_escapes_the_model_directory_is_refused(
     assert cell["grade"] == "--" and not cell["producers"][0]["exported"]
     assert cell["verdict"].startswith("dangerous: onnx external data '../../etc/passwd' escapes")
     assert "refused to load esc.onnx" in cell["producers"][0]["refused"][0]
+
+
+def test_a_npy_golden_file_says_what_to_write_instead(pytester: pytest.Pytester) -> None:
+    """A .npy (inputs only, the first thing a new user tries) names the .npz it needs, not numpy's error."""
+    (pytester.path / "m.onnx").write_bytes(b"not used before the check")
+    np.save(pytester.path / "g.npy", np.zeros((2, 3), dtype=np.float32))
+    stderr = usage_error(pytester, '[[tool.exportconf.systems]]\nname = "p"\nartifacts = {onnx = "m.onnx"}\n'
+                                   'golden = "g.npy"\n')
+    assert "holds one array (a .npy)" in stderr and "np.savez(path, inputs=X, outputs=" in stderr
+    assert "context manager" not in stderr
