@@ -46,6 +46,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pytest_exportconf import resultsfile
+
 PY = sys.executable
 NODE_STACKS = {"javascript", "typescript"}
 BUILTIN = "built-in"
@@ -89,17 +91,12 @@ with open(out, "w") as f:
 # The direct calls in Python: the runtime's own API on prepared inputs; one untimed call (the worker also
 # keeps its first call out: it may compile), then REPEATS timed calls of the inference alone.
 DIRECT_PY = r"""
-import base64, json, statistics, sys, time
+import json, statistics, sys, time
 import numpy as np
+from pytest_exportconf.tensors import decode  # the golden inputs as the cell got them (not timed)
 jobs, results = json.load(open(sys.argv[1])), []
 ONNX = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
         "tensor(int32)": np.int32, "tensor(bool)": np.bool_, "tensor(string)": object}
-
-def decode(t):
-    if t["dtype"] == "string":
-        return np.array(t["data"], dtype=object).reshape(t["shape"])
-    return np.frombuffer(base64.b64decode(t["data"]), dtype=np.dtype(t["dtype"]).newbyteorder("<")).reshape(
-        t["shape"]).astype(t["dtype"])
 
 def prepare(job):
     xs, names = [decode(t) for t in job["inputs"]], [t.get("name") for t in job["inputs"]]
@@ -285,7 +282,7 @@ class Run:
     rc: int = -1
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    peak_rss_mb: float = 0.0
+    peak_rss_gb: float = 0.0  # decimal GB (the targets' unit); ru_maxrss is in KiB
     left_running: int = 0
     cells: int = 0
     grades: dict[str, int] = field(default_factory=dict)
@@ -386,16 +383,16 @@ class Bench:
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         usage = json.loads((work / "usage.json").read_text())
         r.rc, r.wall_s, r.cpu_s = usage["rc"], usage["wall_s"], usage["cpu_s"]
-        r.peak_rss_mb, r.left_running = usage["maxrss_kb"] / 1024, usage["left_running"]
+        r.peak_rss_gb, r.left_running = usage["maxrss_kb"] * 1024 / 1e9, usage["left_running"]
         results = work / "exportconf-results.json"
         if results.is_file():
-            data = json.loads(results.read_text())
+            data = resultsfile.load(results).doc  # checked against the results schema
             r.results, r.cells, r.grades = str(results), data["summary"]["cells"], data["summary"]["grades"]
             r.system_grades = dict(Counter(c["system_grade"] for c in data["cells"] if c.get("system_grade")))
             r.matrix = {c["cell"]: c["grade"] + (f"/{c['system_grade']}" if c.get("system_grade") else "")
                         for c in data["cells"]}
         r.cell_s = junit_times(work / "junit.xml")
-        print(f" {r.wall_s:.1f} s wall, {r.cpu_s:.1f} s CPU, {r.peak_rss_mb / 1024:.2f} GB, {r.cells} cells"
+        print(f" {r.wall_s:.1f} s wall, {r.cpu_s:.1f} s CPU, {r.peak_rss_gb:.2f} GB, {r.cells} cells"
               + ("" if r.rc == 0 else f", exit status {r.rc} (log: {r.log})"), flush=True)
         if r.left_running:  # not reaped, so not in the CPU and RSS figures
             self.notes.append(f"{r.left_running} process(es) of run {work.name} still ran 20 s after pytest exited")
@@ -413,6 +410,9 @@ def node_info(cache: Path) -> dict[str, Any] | None:
         print(proc.stderr[-2000:], file=sys.stderr)
         return None
     info: dict[str, Any] = json.loads(proc.stdout)
+    if not info.get("js"):  # exit status 2: provisioned, but the harness's TypeScript build failed
+        print(f"!!! the Node harness is not usable: {proc.stderr[-2000:]}", file=sys.stderr)
+        return None
     return info
 
 
@@ -487,7 +487,7 @@ def part_direct(b: Bench) -> dict[str, Any]:
         src = b.run("direct", "warm" if a.cache else "cold", cache, tools, "runtime", "0", a.stacks)
     if not src.results:
         return {"error": "the run for the direct part wrote no results"}
-    results = json.loads(Path(src.results).read_text())
+    results = resultsfile.load(src.results).doc
     jobs, skipped, bridge = collect_attempts(results)
     if not any(j["route"] == "tfjs-graph-model-wasm" for j in jobs):
         # The ladder stops at the CPU backend when it passes, so no cell reports WASM: drive the harness
@@ -685,8 +685,9 @@ def header(b: Bench) -> list[str]:
             except OSError:
                 pass
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
-    load = " -> ".join(", ".join(f"{x:.1f}" for x in la) for la in (b.load_at_start, os.getloadavg()))
-    busy = max(b.load_at_start[0], os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1)
+    at_end = os.getloadavg()
+    load = " -> ".join(", ".join(f"{x:.1f}" for x in la) for la in (b.load_at_start, at_end))
+    busy = max(b.load_at_start[0], at_end[0]) > 0.5 * (os.cpu_count() or 1)
     return [f"### `scripts/benchmark.py`, {date}",
             "",
             f"Machine: {os.cpu_count()} cores, {int(mem) / 1024 ** 2:.1f} GiB RAM, {platform.platform()}, "
@@ -719,7 +720,7 @@ def report(b: Bench, direct: dict[str, Any] | None) -> tuple[str, dict[str, Any]
             g = grades_text(rs[-1].grades) + (f"; system {grades_text(rs[-1].system_grades)}"
                                               if rs[-1].system_grades else "")
             out.append(f"| {level} | {workers} | {label} | {spread([r.wall_s for r in rs])} | "
-                       f"{spread([r.cpu_s for r in rs])} | {spread([r.peak_rss_mb / 1024 for r in rs], '{:.2f}')} | "
+                       f"{spread([r.cpu_s for r in rs])} | {spread([r.peak_rss_gb for r in rs], '{:.2f}')} | "
                        f"{rs[-1].cells} | {g} | {med(times):.2f} / {max(times, default=float('nan')):.2f} |")
             figures[f"{level} -n {workers} {label}"] = med([r.wall_s for r in rs])
         out.append("")
@@ -745,7 +746,7 @@ def report(b: Bench, direct: dict[str, Any] | None) -> tuple[str, dict[str, Any]
     growth = [r for r in b.runs if r.part == "growth" and r.label != "warm-up"]
     if growth:
         out += growth_table(b, growth)
-    out += targets(b, figures, direct)
+    out += targets(b, figures)
     if b.notes:
         out += ["", *(f"- note: {n}" for n in b.notes)]
     return "\n".join(out), {"header": head, "figures": figures, "runs": [asdict(r) for r in b.runs],
@@ -847,7 +848,7 @@ def growth_table(b: Bench, runs: list[Run]) -> list[str]:
     return [*out, ""]
 
 
-def targets(b: Bench, figures: dict[str, float], direct: dict[str, Any] | None) -> list[str]:
+def targets(b: Bench, figures: dict[str, float]) -> list[str]:
     """Issue 13's targets next to what this run measured (runtime level, the stacks selected)."""
     rows = []
     warm2, warm0, cold2 = (figures.get(f"runtime -n {w} {lab}") for w, lab in (("2", "warm"), ("0", "warm"),
@@ -860,7 +861,7 @@ def targets(b: Bench, figures: dict[str, float], direct: dict[str, Any] | None) 
         rows.append(("cold matrix, -n 2", "<= 40 s", f"{cold2:.1f} s", cold2 <= 40))
     matrix = [r for r in b.runs if r.part == "matrix"]
     if matrix:
-        peak = max(r.peak_rss_mb for r in matrix) / 1024
+        peak = max(r.peak_rss_gb for r in matrix)
         rows.append(("peak RSS of the largest process", "<= 1.2 GB", f"{peak:.2f} GB", peak <= 1.2))
     if not rows:
         return []
