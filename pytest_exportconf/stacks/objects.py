@@ -129,6 +129,20 @@ def torch_call(obj: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [o.numpy() for o in out] if isinstance(out, list | tuple) else [out.numpy()]
 
 
+def torch_bind(obj: Any, inputs: dict[str, np.ndarray]) -> Callable[[], Any]:
+    """The timed call: the arguments converted once, then the module alone, without autograd (what a plain
+    script times; :func:`torch_call` gives the outputs that are compared)."""
+    import torch
+
+    args = [_torch_arg(x) for x in inputs.values()]
+
+    def call() -> Any:
+        with torch.no_grad():
+            return obj(*args)
+
+    return call
+
+
 CALLERS: tuple[Caller, ...] = (
     Caller("keras", lambda o: _module(o) == "keras", _tf_call, _keras_signature),
     Caller("torch", lambda o: _module(o) == "torch" or hasattr(o, "_modules") and hasattr(o, "forward"),

@@ -12,7 +12,7 @@ import numpy as np
 from ..concepts import Friction
 from ..feeding import Coercions, assign
 from ..registry import Loaded, LoadRequest, PythonRoute, Route, Stack
-from .objects import SNIPPET_CALLS, caller_for, inspected, torch_call, torch_snippet
+from .objects import SNIPPET_CALLS, caller_for, inspected, torch_bind, torch_call, torch_snippet
 
 if TYPE_CHECKING:
     from ..snippets import SnippetContext
@@ -232,7 +232,7 @@ class TorchJit(PythonRoute):
         frictions = [_supplied(req, f"forward's {', '.join(open_)} is a Tensor of no declared dtype or shape",
                                f"schema {schema}; {seen}")] if open_ else []
         return _Loaded(lambda inputs: torch_call(module, inputs), [f"TorchScript schema: {schema}; {seen}"],
-                       frictions)
+                       frictions, bind=lambda inputs: torch_bind(module, inputs))
 
     @classmethod
     def snippet_parts(cls, ctx: SnippetContext) -> tuple[list[str], list[str]]:
